@@ -1,0 +1,591 @@
+/* config.c - the option table and the parsing of argv and ECHOSVC_* variables. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "version.h"
+
+enum config_type {
+	TYPE_ADDRESS,  /* HOST:PORT or [V6]:PORT */
+	TYPE_URLS,     /* http://host[:port][,http://…] */
+	TYPE_NUMBER,   /* unsigned, within min..max */
+	TYPE_LOG_FORMAT,
+};
+
+/* Why a value was refused: one convention for every parser below. */
+enum parse_error {
+	PARSE_OK,
+	PARSE_EMPTY,
+	PARSE_NOT_NUMBER,
+	PARSE_RANGE,
+	PARSE_ADDRESS,
+	PARSE_URL,
+	PARSE_TOO_MANY_URLS,
+	PARSE_CHOICE,
+};
+
+struct config_option {
+	const char *name;
+	enum config_type type;
+	unsigned roles;
+	const char *default_value;    /* parsed like any other value */
+	const char *default_b;        /* serve-b's default when it differs */
+	unsigned long min, max;       /* TYPE_NUMBER bounds */
+	size_t offset;                /* where the value lives in struct config */
+	const char *value_name;
+	const char *help;
+};
+
+#define AB (CONFIG_ROLE_A | CONFIG_ROLE_B)
+#define FIELD(f) offsetof(struct config, f)
+
+/* The one table: adding an option is adding a row (and an enum entry). */
+static const struct config_option options[CONFIG_OPTION_COUNT] = {
+	[CONFIG_LISTEN] = {"listen", TYPE_ADDRESS, AB, "127.0.0.1:8080", "127.0.0.1:8081",
+		0, 0, FIELD(listen), "HOST:PORT",
+		"where to listen; [::1]:PORT for IPv6; port 0 picks a free port"},
+	[CONFIG_LISTEN_A] = {"listen-a", TYPE_ADDRESS, CONFIG_ROLE_UP, "127.0.0.1:8080", NULL,
+		0, 0, FIELD(listen_a), "HOST:PORT", "where up starts service A (port 1-65535)"},
+	[CONFIG_LISTEN_B] = {"listen-b", TYPE_ADDRESS, CONFIG_ROLE_UP, "127.0.0.1:8081", NULL,
+		0, 0, FIELD(listen_b), "HOST:PORT", "where up starts service B"},
+	[CONFIG_SERVICE_A] = {"service-a", TYPE_URLS, CONFIG_ROLE_B, "http://127.0.0.1:8080", NULL,
+		0, 0, FIELD(service_a), "URL[,URL...]",
+		"A's base URL, http://host[:port]; several are replicas"},
+	[CONFIG_TIMEOUT_MS] = {"timeout-ms", TYPE_NUMBER, CONFIG_ROLE_B, "2000", NULL,
+		1, 3600000, FIELD(timeout_ms), "N", "whole-attempt limit for one call to A"},
+	[CONFIG_CONNECT_TIMEOUT_MS] = {"connect-timeout-ms", TYPE_NUMBER, CONFIG_ROLE_B, "500", NULL,
+		1, 600000, FIELD(connect_timeout_ms), "N", "connect limit for one call to A"},
+	[CONFIG_RETRIES] = {"retries", TYPE_NUMBER, CONFIG_ROLE_B, "1", NULL,
+		0, 10, FIELD(retries), "N",
+		"extra attempts after a connect failure, each on the next replica"},
+	[CONFIG_MAX_INFLIGHT] = {"max-inflight", TYPE_NUMBER, CONFIG_ROLE_B, "1024", NULL,
+		1, 100000, FIELD(max_inflight), "N",
+		"calls to A in flight at once; past it B answers 503 at once"},
+	[CONFIG_BREAKER_FAILURES] = {"breaker-failures", TYPE_NUMBER, CONFIG_ROLE_B, "5", NULL,
+		1, 1000000, FIELD(breaker_failures), "N",
+		"consecutive failures that open a replica's circuit"},
+	[CONFIG_BREAKER_OPEN_MS] = {"breaker-open-ms", TYPE_NUMBER, CONFIG_ROLE_B, "2000", NULL,
+		1, 3600000, FIELD(breaker_open_ms), "N",
+		"how long an open circuit fails fast before one trial call"},
+	[CONFIG_MAX_MSG_BYTES] = {"max-msg-bytes", TYPE_NUMBER, AB, "4096", NULL,
+		0, 8192, FIELD(max_msg_bytes), "N",
+		"longest accepted msg, in bytes after decoding"},
+	[CONFIG_THREADS] = {"threads", TYPE_NUMBER, AB, "0", NULL,
+		0, 256, FIELD(threads), "N", "HTTP worker threads; 0 means one per CPU"},
+	[CONFIG_MAX_CONNECTIONS] = {"max-connections", TYPE_NUMBER, AB, "1024", NULL,
+		1, 65536, FIELD(max_connections), "N", "client connections held at once"},
+	[CONFIG_DRAIN_MS] = {"drain-ms", TYPE_NUMBER, AB, "5000", NULL,
+		0, 600000, FIELD(drain_ms), "N",
+		"how long shutdown waits for requests in flight"},
+	[CONFIG_LOG_FORMAT] = {"log-format", TYPE_LOG_FORMAT, AB, "text", NULL,
+		0, 0, FIELD(log_format), "text|json", "log line format"},
+};
+
+static const struct {
+	enum config_role role;
+	const char *name;
+	const char *summary;
+} commands[] = {
+	{CONFIG_ROLE_A, "serve-a", "run service A, the echo service"},
+	{CONFIG_ROLE_B, "serve-b", "run service B, the front service that calls A"},
+	{CONFIG_ROLE_UP, "up", "run A and B as two child processes (local demo)"},
+};
+
+#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
+
+const char *config_option_name(enum config_option_id id)
+{
+	return options[id].name;
+}
+
+const char *config_role_name(enum config_role role)
+{
+	for (size_t i = 0; i < COUNT(commands); i++)
+		if (commands[i].role == role)
+			return commands[i].name;
+	return "echosvc";
+}
+
+/* "timeout-ms" -> "ECHOSVC_TIMEOUT_MS" */
+static void env_name(const struct config_option *opt, char *dst, size_t dst_size)
+{
+	size_t n = (size_t)snprintf(dst, dst_size, "ECHOSVC_%s", opt->name);
+
+	for (size_t i = 0; i < n && i < dst_size; i++)
+		dst[i] = dst[i] == '-' ? '_' : (char)toupper((unsigned char)dst[i]);
+}
+
+static enum parse_error parse_number(const char *text, unsigned long min,
+				     unsigned long max, unsigned *out)
+{
+	char *end;
+	unsigned long value;
+
+	if (*text == '\0')
+		return PARSE_EMPTY;
+	if (!isdigit((unsigned char)*text))
+		return PARSE_NOT_NUMBER; /* strtoul would accept " 5" and "-5" */
+	errno = 0;
+	value = strtoul(text, &end, 10);
+	if (*end != '\0')
+		return PARSE_NOT_NUMBER;
+	if (errno == ERANGE || value < min || value > max)
+		return PARSE_RANGE;
+	*out = (unsigned)value;
+	return PARSE_OK;
+}
+
+/* A host name or IPv4 literal: letters, digits, dots, dashes, underscores. */
+static bool host_name_valid(const char *host, size_t len)
+{
+	if (len == 0 || len >= CONFIG_HOST_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)host[i];
+
+		if (!isalnum(c) && c != '.' && c != '-' && c != '_')
+			return false;
+	}
+	return true;
+}
+
+static bool host_v6_valid(const char *host, size_t len)
+{
+	if (len < 2 || len >= CONFIG_HOST_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)host[i];
+
+		if (!isxdigit(c) && c != ':' && c != '.')
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Splits "host:port" or "[v6]:port" (port optional when default_port is
+ * not 0) into its parts. The host is copied without brackets.
+ */
+static enum parse_error parse_host_port(const char *text, char host[CONFIG_HOST_MAX],
+					unsigned *port, unsigned min_port,
+					unsigned default_port)
+{
+	const char *host_start = text, *host_end, *rest;
+	bool v6 = false;
+
+	if (*text == '[') {
+		host_start = text + 1;
+		host_end = strchr(host_start, ']');
+		if (host_end == NULL)
+			return PARSE_ADDRESS;
+		rest = host_end + 1;
+		v6 = true;
+	} else {
+		host_end = strchr(text, ':');
+		if (host_end == NULL)
+			host_end = text + strlen(text);
+		rest = host_end;
+	}
+	size_t host_len = (size_t)(host_end - host_start);
+
+	if (v6 ? !host_v6_valid(host_start, host_len) : !host_name_valid(host_start, host_len))
+		return PARSE_ADDRESS;
+	if (*rest == '\0') {
+		if (default_port == 0)
+			return PARSE_ADDRESS;
+		*port = default_port;
+	} else {
+		if (*rest != ':' || parse_number(rest + 1, min_port, 65535, port) != PARSE_OK)
+			return PARSE_ADDRESS;
+	}
+	memcpy(host, host_start, host_len);
+	host[host_len] = '\0';
+	return PARSE_OK;
+}
+
+static enum parse_error parse_address(const char *text, struct config_address *out)
+{
+	struct config_address parsed;
+
+	if (*text == '\0')
+		return PARSE_EMPTY;
+	if (parse_host_port(text, parsed.host, &parsed.port, 0, 0) != PARSE_OK)
+		return PARSE_ADDRESS;
+	*out = parsed;
+	return PARSE_OK;
+}
+
+/* One "http://host[:port]" with at most a trailing "/". */
+static enum parse_error parse_url(const char *text, size_t len, struct config_url *out)
+{
+	static const char scheme[] = "http://";
+	char authority[CONFIG_URL_MAX - sizeof(scheme)];
+	size_t authority_len;
+
+	if (len <= strlen(scheme) || strncasecmp(text, scheme, strlen(scheme)) != 0)
+		return PARSE_URL;
+	if (text[len - 1] == '/')
+		len--; /* "http://a:1/" names the same base as "http://a:1" */
+	authority_len = len - strlen(scheme);
+	if (authority_len == 0 || authority_len >= sizeof(authority))
+		return PARSE_URL;
+	memcpy(authority, text + strlen(scheme), authority_len);
+	authority[authority_len] = '\0';
+	if (parse_host_port(authority, out->host, &out->port, 1, 80) != PARSE_OK)
+		return PARSE_URL;
+	snprintf(out->base, sizeof(out->base), "http://%s", authority);
+	return PARSE_OK;
+}
+
+static enum parse_error parse_urls(const char *text, struct config *cfg)
+{
+	struct config_url urls[CONFIG_REPLICAS_MAX];
+	size_t count = 0;
+	const char *start = text;
+
+	if (*text == '\0')
+		return PARSE_EMPTY;
+	for (;;) {
+		const char *comma = strchr(start, ',');
+		size_t len = comma != NULL ? (size_t)(comma - start) : strlen(start);
+
+		if (count == CONFIG_REPLICAS_MAX)
+			return PARSE_TOO_MANY_URLS;
+		if (parse_url(start, len, &urls[count]) != PARSE_OK)
+			return PARSE_URL;
+		count++;
+		if (comma == NULL)
+			break;
+		start = comma + 1;
+	}
+	memcpy(cfg->service_a, urls, count * sizeof(urls[0]));
+	cfg->service_a_count = count;
+	return PARSE_OK;
+}
+
+static enum parse_error parse_value(const struct config_option *opt, const char *text,
+				    struct config *cfg)
+{
+	void *field = (char *)cfg + opt->offset;
+
+	switch (opt->type) {
+	case TYPE_ADDRESS:
+		return parse_address(text, field);
+	case TYPE_URLS:
+		return parse_urls(text, cfg);
+	case TYPE_NUMBER:
+		return parse_number(text, opt->min, opt->max, field);
+	case TYPE_LOG_FORMAT:
+		if (strcmp(text, "text") == 0)
+			cfg->log_format = CONFIG_LOG_TEXT;
+		else if (strcmp(text, "json") == 0)
+			cfg->log_format = CONFIG_LOG_JSON;
+		else
+			return PARSE_CHOICE;
+		return PARSE_OK;
+	}
+	return PARSE_CHOICE;
+}
+
+/* What a value of this option must look like, for usage errors and help. */
+static void expected_text(const struct config_option *opt, char *dst, size_t dst_size)
+{
+	switch (opt->type) {
+	case TYPE_ADDRESS:
+		snprintf(dst, dst_size, "HOST:PORT with a port from 0 to 65535, [::1]:PORT for IPv6");
+		break;
+	case TYPE_URLS:
+		snprintf(dst, dst_size, "http://host[:port], several separated by commas (at most %d)",
+			 CONFIG_REPLICAS_MAX);
+		break;
+	case TYPE_NUMBER:
+		snprintf(dst, dst_size, "a whole number from %lu to %lu", opt->min, opt->max);
+		break;
+	case TYPE_LOG_FORMAT:
+		snprintf(dst, dst_size, "text or json");
+		break;
+	}
+}
+
+static void value_error(const struct config_option *opt, const char *origin,
+			const char *value, enum parse_error why, char *error)
+{
+	char expected[160];
+	const char *what = "is not valid";
+
+	expected_text(opt, expected, sizeof(expected));
+	if (why == PARSE_RANGE)
+		what = "is out of range";
+	else if (why == PARSE_TOO_MANY_URLS)
+		what = "names too many replicas";
+	else if (why == PARSE_EMPTY)
+		what = "is empty";
+	/* %.*s: a hostile value cannot make the line longer than the buffer */
+	snprintf(error, CONFIG_ERROR_MAX, "echosvc: %s: '%.200s' %s: expected %s", origin,
+		 value, what, expected);
+}
+
+static int apply_value(struct config *cfg, enum config_option_id id, const char *text,
+		       const char *origin, enum config_source source, char *error)
+{
+	enum parse_error why = parse_value(&options[id], text, cfg);
+
+	if (why != PARSE_OK) {
+		value_error(&options[id], origin, text, why, error);
+		return -1;
+	}
+	cfg->source[id] = source;
+	return 0;
+}
+
+static int find_option(const char *name, size_t len)
+{
+	for (int i = 0; i < CONFIG_OPTION_COUNT; i++)
+		if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+			return i;
+	return -1;
+}
+
+static int apply_defaults(struct config *cfg, char *error)
+{
+	for (int i = 0; i < CONFIG_OPTION_COUNT; i++) {
+		const struct config_option *opt = &options[i];
+		const char *value = opt->default_value;
+
+		if (!(opt->roles & cfg->role))
+			continue;
+		if (cfg->role == CONFIG_ROLE_B && opt->default_b != NULL)
+			value = opt->default_b;
+		if (apply_value(cfg, (enum config_option_id)i, value, "default",
+				CONFIG_SOURCE_DEFAULT, error) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Variables of options that do not apply to this role are ignored: up's
+ * children share one environment. */
+static int apply_environment(struct config *cfg, char *error)
+{
+	for (int i = 0; i < CONFIG_OPTION_COUNT; i++) {
+		char name[64];
+		const char *value;
+
+		if (!(options[i].roles & cfg->role))
+			continue;
+		env_name(&options[i], name, sizeof(name));
+		value = getenv(name);
+		if (value != NULL &&
+		    apply_value(cfg, (enum config_option_id)i, value, name, CONFIG_SOURCE_ENV,
+				error) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static enum config_result apply_flags(struct config *cfg, int argc, char **argv,
+				      char *error)
+{
+	bool check = false;
+
+	for (int i = 2; i < argc; i++) {
+		const char *arg = argv[i];
+		const char *name, *equals, *value;
+		size_t name_len;
+		int id;
+		char origin[64];
+
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+			return CONFIG_HELP;
+		if (strcmp(arg, "--check-config") == 0) {
+			check = true;
+			continue;
+		}
+		if (strncmp(arg, "--", 2) != 0) {
+			snprintf(error, CONFIG_ERROR_MAX,
+				 "echosvc: unexpected argument '%.200s' (see echosvc %s --help)",
+				 arg, config_role_name(cfg->role));
+			return CONFIG_USAGE;
+		}
+		name = arg + 2;
+		equals = strchr(name, '=');
+		name_len = equals != NULL ? (size_t)(equals - name) : strlen(name);
+		id = find_option(name, name_len);
+		if (id < 0 || !(options[id].roles & cfg->role)) {
+			snprintf(error, CONFIG_ERROR_MAX,
+				 "echosvc: unknown option '--%.*s' for %s (see echosvc %s --help)",
+				 (int)(name_len > 200 ? 200 : name_len), name,
+				 config_role_name(cfg->role), config_role_name(cfg->role));
+			return CONFIG_USAGE;
+		}
+		snprintf(origin, sizeof(origin), "--%s", options[id].name);
+		if (equals != NULL) {
+			value = equals + 1;
+		} else if (i + 1 < argc) {
+			value = argv[++i];
+		} else {
+			char expected[160];
+
+			expected_text(&options[id], expected, sizeof(expected));
+			snprintf(error, CONFIG_ERROR_MAX, "echosvc: %s: missing value: expected %s",
+				 origin, expected);
+			return CONFIG_USAGE;
+		}
+		if (apply_value(cfg, (enum config_option_id)id, value, origin, CONFIG_SOURCE_FLAG,
+				error) < 0)
+			return CONFIG_USAGE;
+	}
+	return check ? CONFIG_CHECK : CONFIG_RUN;
+}
+
+/* Checks that need more than one value. */
+static int validate(struct config *cfg, char *error)
+{
+	if (cfg->role == CONFIG_ROLE_UP) {
+		/* B is pointed at A's address, so A's port must be known up front */
+		if (cfg->listen_a.port == 0) {
+			snprintf(error, CONFIG_ERROR_MAX,
+				 "echosvc: --listen-a: port 0 is not valid for up: expected a port from 1 to 65535");
+			return -1;
+		}
+	}
+	if ((cfg->role & (CONFIG_ROLE_A | CONFIG_ROLE_B)) && cfg->threads == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		cfg->threads = cpus < 1 ? 1 : cpus > 256 ? 256 : (unsigned)cpus;
+	}
+	return 0;
+}
+
+enum config_result config_parse(struct config *cfg, int argc, char **argv,
+				char error[CONFIG_ERROR_MAX])
+{
+	const char *command = argc > 1 ? argv[1] : NULL;
+	enum config_result result;
+
+	memset(cfg, 0, sizeof(*cfg));
+	error[0] = '\0';
+	if (command == NULL) {
+		snprintf(error, CONFIG_ERROR_MAX,
+			 "echosvc: missing command: expected serve-a, serve-b or up (see echosvc --help)");
+		return CONFIG_USAGE;
+	}
+	if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 ||
+	    strcmp(command, "help") == 0)
+		return CONFIG_HELP;
+	if (strcmp(command, "--version") == 0 || strcmp(command, "-V") == 0)
+		return CONFIG_VERSION;
+	for (size_t i = 0; i < COUNT(commands); i++)
+		if (strcmp(command, commands[i].name) == 0)
+			cfg->role = commands[i].role;
+	if (cfg->role == 0) {
+		snprintf(error, CONFIG_ERROR_MAX,
+			 "echosvc: unknown command '%.200s': expected serve-a, serve-b or up (see echosvc --help)",
+			 command);
+		return CONFIG_USAGE;
+	}
+	if (apply_defaults(cfg, error) < 0 || apply_environment(cfg, error) < 0)
+		return CONFIG_USAGE;
+	result = apply_flags(cfg, argc, argv, error);
+	if (result == CONFIG_RUN || result == CONFIG_CHECK)
+		if (validate(cfg, error) < 0)
+			return CONFIG_USAGE;
+	return result;
+}
+
+char *config_format_address(const struct config_address *address, char *dst,
+			    size_t dst_size)
+{
+	bool v6 = strchr(address->host, ':') != NULL;
+
+	snprintf(dst, dst_size, v6 ? "[%s]:%u" : "%s:%u", address->host, address->port);
+	return dst;
+}
+
+static void format_value(const struct config *cfg, const struct config_option *opt,
+			 char *dst, size_t dst_size)
+{
+	const void *field = (const char *)cfg + opt->offset;
+	size_t used = 0;
+
+	dst[0] = '\0';
+	switch (opt->type) {
+	case TYPE_ADDRESS:
+		config_format_address(field, dst, dst_size);
+		break;
+	case TYPE_URLS:
+		for (size_t i = 0; i < cfg->service_a_count && used < dst_size; i++)
+			used += (size_t)snprintf(dst + used, dst_size - used, "%s%s",
+						 i > 0 ? "," : "", cfg->service_a[i].base);
+		break;
+	case TYPE_NUMBER:
+		snprintf(dst, dst_size, "%u", *(const unsigned *)field);
+		break;
+	case TYPE_LOG_FORMAT:
+		snprintf(dst, dst_size, "%s", cfg->log_format == CONFIG_LOG_JSON ? "json" : "text");
+		break;
+	}
+}
+
+void config_print(FILE *out, const struct config *cfg)
+{
+	fprintf(out, "command = %s\n", config_role_name(cfg->role));
+	for (int i = 0; i < CONFIG_OPTION_COUNT; i++) {
+		const struct config_option *opt = &options[i];
+		char value[CONFIG_REPLICAS_MAX * CONFIG_URL_MAX];
+		char name[64];
+
+		if (!(opt->roles & cfg->role))
+			continue;
+		format_value(cfg, opt, value, sizeof(value));
+		env_name(opt, name, sizeof(name));
+		switch (cfg->source[i]) {
+		case CONFIG_SOURCE_DEFAULT:
+			fprintf(out, "%s = %s (default%s)\n", opt->name, value,
+				i == CONFIG_THREADS ? ": one per CPU" : "");
+			break;
+		case CONFIG_SOURCE_ENV:
+			fprintf(out, "%s = %s (environment %s)\n", opt->name, value, name);
+			break;
+		case CONFIG_SOURCE_FLAG:
+			fprintf(out, "%s = %s (flag --%s)\n", opt->name, value, opt->name);
+			break;
+		}
+	}
+}
+
+void config_print_help(FILE *out, const struct config *cfg)
+{
+	fprintf(out, "echosvc %s - an echo service (A) and a front service (B) that calls it\n\n",
+		ECHOSVC_VERSION);
+	fprintf(out, "usage: echosvc serve-a [options]\n"
+		     "       echosvc serve-b [options]\n"
+		     "       echosvc up [--listen-a HOST:PORT] [--listen-b HOST:PORT]\n"
+		     "       echosvc --help | --version\n\ncommands:\n");
+	for (size_t i = 0; i < COUNT(commands); i++)
+		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\noptions (each also as ECHOSVC_<NAME>; a flag beats the environment):\n");
+	for (int i = 0; i < CONFIG_OPTION_COUNT; i++) {
+		const struct config_option *opt = &options[i];
+		char flag[64], defaults[80], name[64];
+
+		if (cfg != NULL && cfg->role != 0 && !(opt->roles & cfg->role))
+			continue;
+		snprintf(flag, sizeof(flag), "--%s %s", opt->name, opt->value_name);
+		env_name(opt, name, sizeof(name));
+		if (opt->default_b != NULL)
+			snprintf(defaults, sizeof(defaults), "A %s, B %s", opt->default_value,
+				 opt->default_b);
+		else
+			snprintf(defaults, sizeof(defaults), "%s", opt->default_value);
+		fprintf(out, "  %-30s %s\n  %-30s default %s; %s\n", flag, opt->help, "",
+			defaults, name);
+	}
+	fprintf(out, "  %-32s %s\n", "--check-config",
+		"print the effective configuration and where each value came from, then exit");
+}

@@ -1,0 +1,266 @@
+/* log.c - request and event lines on stderr, text or JSON, one write() each. */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json.h"
+
+#define FIELD_MAX 1024 /* longest escaped endpoint; an error may take twice this */
+
+static const char *log_service = "echosvc";
+static enum config_log_format log_format = CONFIG_LOG_TEXT;
+
+void log_init(const char *service, enum config_log_format format)
+{
+	log_service = service;
+	log_format = format;
+}
+
+/* Each thread formats the local time at most once a second: localtime_r
+ * takes a global lock inside glibc. */
+struct time_cache {
+	time_t second;
+	char text[24];   /* 2026/02/04 21:20:40 */
+	char iso[24];    /* 2026-02-04T21:20:40 */
+	char zone[8];    /* +01:00 */
+};
+
+static _Thread_local struct time_cache time_cache = {.second = -1};
+
+static const struct time_cache *log_now(long *millis)
+{
+	struct timeval now;
+	struct time_cache *cache = &time_cache;
+
+	gettimeofday(&now, NULL);
+	*millis = now.tv_usec / 1000;
+	if (now.tv_sec != cache->second) {
+		struct tm tm;
+		char offset[8];
+
+		localtime_r(&now.tv_sec, &tm);
+		strftime(cache->text, sizeof(cache->text), "%Y/%m/%d %H:%M:%S", &tm);
+		strftime(cache->iso, sizeof(cache->iso), "%Y-%m-%dT%H:%M:%S", &tm);
+		strftime(offset, sizeof(offset), "%z", &tm); /* +0100 */
+		snprintf(cache->zone, sizeof(cache->zone), "%.3s:%.2s", offset, offset + 3);
+		cache->second = now.tv_sec;
+	}
+	return cache;
+}
+
+static bool value_plain(const char *value, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if (c <= ' ' || c >= 0x7F || c == '"' || c == '\\' || c == '=')
+			return false;
+	}
+	return true;
+}
+
+size_t log_format_value(char *dst, size_t dst_size, const char *value, size_t len,
+			bool force_quote)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t out = 0, limit = dst_size - 5; /* room for ...", or the quote */
+
+	if (!force_quote && value_plain(value, len) && len <= dst_size) {
+		memcpy(dst, value, len);
+		return len;
+	}
+	dst[out++] = '"';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)value[i];
+		char piece[4];
+		size_t n = 2;
+
+		piece[0] = '\\';
+		if (c == '"' || c == '\\') {
+			piece[1] = (char)c;
+		} else if (c == '\n') {
+			piece[1] = 'n';
+		} else if (c == '\r') {
+			piece[1] = 'r';
+		} else if (c == '\t') {
+			piece[1] = 't';
+		} else if (c < 0x20 || c >= 0x7F) {
+			piece[1] = 'x';
+			piece[2] = hex[c >> 4];
+			piece[3] = hex[c & 0x0F];
+			n = 4;
+		} else {
+			piece[0] = (char)c;
+			n = 1;
+		}
+		if (out + n > limit) {
+			memcpy(dst + out, "...", 3);
+			out += 3;
+			break;
+		}
+		memcpy(dst + out, piece, n);
+		out += n;
+	}
+	dst[out++] = '"';
+	return out;
+}
+
+/* Appends a JSON string literal, cut short (at a character boundary) when
+ * it would not fit in room. */
+static size_t json_field(char *dst, size_t room, const char *value, size_t len)
+{
+	size_t used, out;
+
+	if (room < 8)
+		return 0;
+	dst[0] = '"';
+	out = 1 + json_escape(dst + 1, room - 5, value, len, &used);
+	if (used < len) {
+		memcpy(dst + out, "...", 3);
+		out += 3;
+	}
+	dst[out++] = '"';
+	return out;
+}
+
+/* Writes the whole line with one write(); errno is preserved for callers
+ * that log a failure and then report errno. */
+static void log_write(char *line, size_t len)
+{
+	int saved = errno;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = write(STDERR_FILENO, line + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	errno = saved;
+}
+
+/* A line under construction: a fixed buffer, never overrun. */
+struct line {
+	char text[LOG_LINE_MAX];
+	size_t len;
+};
+
+static void line_printf(struct line *line, const char *format, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void line_printf(struct line *line, const char *format, ...)
+{
+	va_list args;
+	size_t room = sizeof(line->text) - 1 - line->len; /* keep one byte for \n */
+	int n;
+
+	va_start(args, format);
+	n = vsnprintf(line->text + line->len, room, format, args);
+	va_end(args);
+	if (n > 0)
+		line->len += (size_t)n < room ? (size_t)n : room - 1;
+}
+
+/* Adds " key=value" (text) or ,"key":"value" (JSON) with escaping. */
+static void line_field(struct line *line, const char *key, const char *value, size_t len,
+		       bool force_quote, size_t max)
+{
+	size_t room = sizeof(line->text) - 1 - line->len;
+
+	if (max > room)
+		max = room;
+	if (log_format == CONFIG_LOG_JSON) {
+		line_printf(line, ",\"%s\":", key);
+		room = sizeof(line->text) - 1 - line->len;
+		line->len += json_field(line->text + line->len, max < room ? max : room, value, len);
+	} else {
+		line_printf(line, " %s=", key);
+		room = sizeof(line->text) - 1 - line->len;
+		if (room >= 8)
+			line->len += log_format_value(line->text + line->len,
+						      max < room ? max : room, value, len,
+						      force_quote);
+	}
+}
+
+static void line_begin(struct line *line)
+{
+	long millis;
+	const struct time_cache *now = log_now(&millis);
+
+	line->len = 0;
+	if (log_format == CONFIG_LOG_JSON)
+		line_printf(line, "{\"time\":\"%s.%03ld%s\",\"service\":\"%s\"", now->iso,
+			    millis, now->zone, log_service);
+	else
+		line_printf(line, "%s service=%s", now->text, log_service);
+}
+
+static void line_end(struct line *line)
+{
+	if (log_format == CONFIG_LOG_JSON)
+		line_printf(line, "}");
+	line->text[line->len++] = '\n';
+	log_write(line->text, line->len);
+}
+
+void log_request(const struct log_request *entry)
+{
+	struct line line;
+
+	line_begin(&line);
+	line_field(&line, "endpoint", entry->endpoint, entry->endpoint_len, false, FIELD_MAX);
+	line_field(&line, "status", entry->ok ? "ok" : "error", entry->ok ? 2 : 5, false, 16);
+	if (entry->error != NULL)
+		line_field(&line, "error", entry->error, entry->error_len, true, 2 * FIELD_MAX);
+	if (log_format == CONFIG_LOG_JSON)
+		line_printf(&line, ",\"latency_ms\":%lu,\"code\":%u", entry->latency_ms, entry->code);
+	else
+		line_printf(&line, " latency_ms=%lu code=%u", entry->latency_ms, entry->code);
+	if (entry->request_id != NULL)
+		line_field(&line, "request_id", entry->request_id, strlen(entry->request_id), false,
+			   256);
+	line_end(&line);
+}
+
+void log_event(const char *event, const char *key, const char *value)
+{
+	struct line line;
+
+	line_begin(&line);
+	line_field(&line, "event", event, strlen(event), false, 64);
+	if (key != NULL)
+		line_field(&line, key, value, strlen(value), false, FIELD_MAX);
+	line_end(&line);
+}
+
+void log_failure(const char *message)
+{
+	struct line line;
+
+	line_begin(&line);
+	line_field(&line, "event", "error", 5, false, 64);
+	line_field(&line, "error", message, strlen(message), true, 2 * FIELD_MAX);
+	line_end(&line);
+}
+
+void log_usage(const char *message)
+{
+	struct line line;
+
+	line.len = 0;
+	line_printf(&line, "%s", message);
+	line.text[line.len++] = '\n';
+	log_write(line.text, line.len);
+}

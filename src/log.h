@@ -1,0 +1,53 @@
+/* log.h - request and event lines on stderr, text or JSON, one write() each. */
+#ifndef ECHOSVC_LOG_H
+#define ECHOSVC_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+#define LOG_LINE_MAX 4096 /* PIPE_BUF: a line this long is written atomically */
+
+/* One request, as the seed logs it. Strings are borrowed for the call and
+ * may hold any bytes: whatever a client sent is escaped. */
+struct log_request {
+	const char *endpoint;
+	size_t endpoint_len;
+	bool ok;
+	const char *error;      /* NULL when ok */
+	size_t error_len;
+	unsigned long latency_ms;
+	unsigned code;          /* HTTP status */
+	const char *request_id; /* NUL-terminated, may be NULL */
+};
+
+/* Sets the service name ("A", "B", "up") and the format for every later
+ * line. Call once before any thread logs. */
+void log_init(const char *service, enum config_log_format format);
+
+/* Writes one request line. Thread-safe. */
+void log_request(const struct log_request *entry);
+
+/* Writes "event=EVENT [key=value]". key may be NULL. Thread-safe. */
+void log_event(const char *event, const char *key, const char *value);
+
+/* Writes "event=error error=\"message\"": a failure the process reports
+ * before it exits. Thread-safe. */
+void log_failure(const char *message);
+
+/* Writes message and a newline as it is (usage errors, before the service
+ * is known). */
+void log_usage(const char *message);
+
+/*
+ * Writes value into dst as a text log field value: bare when it is plain
+ * (printable ASCII, no space, quote, backslash or '='), otherwise quoted with
+ * \" \\ \n \r \t and \xHH escapes. Always quoted when force_quote. Values
+ * longer than dst allows end in "..." inside the quotes. Returns the bytes
+ * written; dst_size must be at least 8. dst is not NUL-terminated.
+ */
+size_t log_format_value(char *dst, size_t dst_size, const char *value, size_t len,
+			bool force_quote);
+
+#endif

@@ -1,0 +1,51 @@
+/* main.c - echosvc's entry: parse the command line, run the chosen role. */
+#include <signal.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "log.h"
+#include "serve_a.h"
+#include "serve_b.h"
+#include "up.h"
+#include "version.h"
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	char error[CONFIG_ERROR_MAX];
+	sigset_t stop_signals;
+
+	switch (config_parse(&cfg, argc, argv, error)) {
+	case CONFIG_HELP:
+		config_print_help(stdout, &cfg);
+		return 0;
+	case CONFIG_VERSION:
+		printf("echosvc %s\n", ECHOSVC_VERSION);
+		return 0;
+	case CONFIG_CHECK:
+		config_print(stdout, &cfg);
+		return 0;
+	case CONFIG_USAGE:
+		log_usage(error);
+		return 2;
+	case CONFIG_RUN:
+		break;
+	}
+	/* Before any thread exists, so that every thread inherits the mask:
+	 * the roles take these signals with sigwait() in one place. A peer that
+	 * closes early must not kill the process either. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
+	switch (cfg.role) {
+	case CONFIG_ROLE_A:
+		return serve_a_run(&cfg);
+	case CONFIG_ROLE_B:
+		return serve_b_run(&cfg);
+	case CONFIG_ROLE_UP:
+		return up_run(&cfg);
+	}
+	return 2;
+}

@@ -1,0 +1,235 @@
+/* metrics.c - request and upstream counters, histograms, Prometheus text. */
+#include "metrics.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "version.h"
+
+#define SHARDS 16  /* threads spread their counting over this many copies */
+
+/* The status codes echosvc answers with; anything else counts as "other". */
+static const unsigned codes[] = {200, 400, 404, 405, 414, 500, 502, 503, 504};
+#define CODES (sizeof(codes) / sizeof(codes[0]))
+
+/* Upper bounds in seconds; 0.5 ms to 5 s as operators expect of an echo. */
+static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+				0.1, 0.25, 0.5, 1, 2.5, 5};
+#define BUCKETS (sizeof(bounds) / sizeof(bounds[0]))
+
+static const char *const outcome_names[METRICS_OUTCOME_COUNT] = {
+	"ok", "refused", "timeout", "bad_response", "circuit_open", "overloaded",
+};
+
+/*
+ * One shard per group of threads, on its own cache lines, so that counting
+ * never takes a lock and threads rarely write the same line. A scrape sums
+ * the shards; each value is read atomically, so counters never go back.
+ */
+struct shard {
+	_Alignas(64) atomic_uint_fast64_t requests[METRICS_ENDPOINTS_MAX][CODES + 1];
+	atomic_uint_fast64_t buckets[METRICS_ENDPOINTS_MAX][BUCKETS]; /* not cumulative */
+	atomic_uint_fast64_t count[METRICS_ENDPOINTS_MAX];
+	atomic_uint_fast64_t sum_ns[METRICS_ENDPOINTS_MAX];
+	atomic_uint_fast64_t outcomes[METRICS_OUTCOME_COUNT];
+};
+
+static struct shard shards[SHARDS];
+static atomic_uint next_shard;
+static _Thread_local struct shard *my_shard;
+static atomic_int upstream_inflight;
+
+static const char *service_name = "?";
+static const char *const *endpoint_names;
+static size_t endpoint_count;
+static double start_time;
+static bool upstream_enabled;
+static metrics_source *extra_source;
+static void *extra_arg;
+
+void metrics_init(const char *service, const char *const *endpoints, size_t count)
+{
+	struct timeval now;
+
+	gettimeofday(&now, NULL);
+	start_time = (double)now.tv_sec + (double)now.tv_usec / 1e6;
+	service_name = service;
+	endpoint_names = endpoints;
+	endpoint_count = count < METRICS_ENDPOINTS_MAX ? count : METRICS_ENDPOINTS_MAX;
+}
+
+void metrics_enable_upstream(metrics_source *source, void *arg)
+{
+	upstream_enabled = true;
+	extra_source = source;
+	extra_arg = arg;
+}
+
+static struct shard *shard_get(void)
+{
+	if (my_shard == NULL)
+		my_shard = &shards[atomic_fetch_add(&next_shard, 1) % SHARDS];
+	return my_shard;
+}
+
+void metrics_request_observe(size_t endpoint, unsigned code, uint64_t elapsed_ns)
+{
+	struct shard *s = shard_get();
+	size_t code_index = CODES, bucket = 0;
+	double seconds = (double)elapsed_ns / 1e9;
+
+	if (endpoint >= endpoint_count)
+		endpoint = 0;
+	for (size_t i = 0; i < CODES; i++)
+		if (codes[i] == code)
+			code_index = i;
+	while (bucket < BUCKETS && seconds > bounds[bucket])
+		bucket++;
+	atomic_fetch_add_explicit(&s->requests[endpoint][code_index], 1, memory_order_relaxed);
+	if (bucket < BUCKETS)
+		atomic_fetch_add_explicit(&s->buckets[endpoint][bucket], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->count[endpoint], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->sum_ns[endpoint], elapsed_ns, memory_order_relaxed);
+}
+
+void metrics_upstream_observe(enum metrics_outcome outcome)
+{
+	atomic_fetch_add_explicit(&shard_get()->outcomes[outcome], 1, memory_order_relaxed);
+}
+
+void metrics_upstream_inflight_add(int delta)
+{
+	atomic_fetch_add_explicit(&upstream_inflight, delta, memory_order_relaxed);
+}
+
+static uint64_t sum_requests(size_t endpoint, size_t code)
+{
+	uint64_t total = 0;
+
+	for (size_t s = 0; s < SHARDS; s++)
+		total += atomic_load_explicit(&shards[s].requests[endpoint][code],
+					      memory_order_relaxed);
+	return total;
+}
+
+static uint64_t sum_bucket(size_t endpoint, size_t bucket)
+{
+	uint64_t total = 0;
+
+	for (size_t s = 0; s < SHARDS; s++)
+		total += atomic_load_explicit(&shards[s].buckets[endpoint][bucket],
+					      memory_order_relaxed);
+	return total;
+}
+
+static uint64_t sum_count(size_t endpoint, uint64_t *sum_ns)
+{
+	uint64_t total = 0, ns = 0;
+
+	for (size_t s = 0; s < SHARDS; s++) {
+		total += atomic_load_explicit(&shards[s].count[endpoint], memory_order_relaxed);
+		ns += atomic_load_explicit(&shards[s].sum_ns[endpoint], memory_order_relaxed);
+	}
+	*sum_ns = ns;
+	return total;
+}
+
+static uint64_t sum_outcome(size_t outcome)
+{
+	uint64_t total = 0;
+
+	for (size_t s = 0; s < SHARDS; s++)
+		total += atomic_load_explicit(&shards[s].outcomes[outcome], memory_order_relaxed);
+	return total;
+}
+
+static int render_requests(struct buffer *out)
+{
+	int rc = 0;
+
+	rc |= buffer_append_str(out,
+		"# HELP echosvc_requests_total HTTP requests answered, by endpoint and status code.\n"
+		"# TYPE echosvc_requests_total counter\n");
+	for (size_t e = 0; e < endpoint_count; e++)
+		for (size_t c = 0; c <= CODES; c++) {
+			uint64_t n = sum_requests(e, c);
+			char code[8];
+
+			if (n == 0)
+				continue; /* label sets appear once used, as client libraries do */
+			if (c < CODES)
+				snprintf(code, sizeof(code), "%u", codes[c]);
+			else
+				snprintf(code, sizeof(code), "other");
+			rc |= buffer_printf(out,
+				"echosvc_requests_total{service=\"%s\",endpoint=\"%s\",code=\"%s\"} %llu\n",
+				service_name, endpoint_names[e], code, (unsigned long long)n);
+		}
+	rc |= buffer_append_str(out,
+		"# HELP echosvc_request_duration_seconds Time from request line to answer.\n"
+		"# TYPE echosvc_request_duration_seconds histogram\n");
+	for (size_t e = 0; e < endpoint_count; e++) {
+		uint64_t sum_ns, count = sum_count(e, &sum_ns), cumulative = 0;
+
+		for (size_t b = 0; b < BUCKETS; b++) {
+			cumulative += sum_bucket(e, b);
+			rc |= buffer_printf(out,
+				"echosvc_request_duration_seconds_bucket{service=\"%s\",endpoint=\"%s\",le=\"%g\"} %llu\n",
+				service_name, endpoint_names[e], bounds[b],
+				(unsigned long long)cumulative);
+		}
+		/* +Inf is the count: read once, so the buckets never exceed it
+		 * by more than the requests counted meanwhile. */
+		if (count < cumulative)
+			count = cumulative;
+		rc |= buffer_printf(out,
+			"echosvc_request_duration_seconds_bucket{service=\"%s\",endpoint=\"%s\",le=\"+Inf\"} %llu\n"
+			"echosvc_request_duration_seconds_sum{service=\"%s\",endpoint=\"%s\"} %.9f\n"
+			"echosvc_request_duration_seconds_count{service=\"%s\",endpoint=\"%s\"} %llu\n",
+			service_name, endpoint_names[e], (unsigned long long)count, service_name,
+			endpoint_names[e], (double)sum_ns / 1e9, service_name, endpoint_names[e],
+			(unsigned long long)count);
+	}
+	return rc;
+}
+
+static int render_upstream(struct buffer *out)
+{
+	int rc = 0;
+
+	rc |= buffer_append_str(out,
+		"# HELP echosvc_upstream_requests_total Calls from B to A, by how they ended.\n"
+		"# TYPE echosvc_upstream_requests_total counter\n");
+	for (size_t o = 0; o < METRICS_OUTCOME_COUNT; o++)
+		rc |= buffer_printf(out,
+			"echosvc_upstream_requests_total{service=\"%s\",outcome=\"%s\"} %llu\n",
+			service_name, outcome_names[o], (unsigned long long)sum_outcome(o));
+	rc |= buffer_printf(out,
+		"# HELP echosvc_upstream_inflight Calls to A in flight now.\n"
+		"# TYPE echosvc_upstream_inflight gauge\n"
+		"echosvc_upstream_inflight{service=\"%s\"} %d\n",
+		service_name, atomic_load(&upstream_inflight));
+	if (extra_source != NULL)
+		rc |= extra_source(out, extra_arg);
+	return rc;
+}
+
+int metrics_render(struct buffer *out)
+{
+	int rc = render_requests(out);
+
+	if (upstream_enabled)
+		rc |= render_upstream(out);
+	rc |= buffer_printf(out,
+		"# HELP echosvc_build_info Version of the running echosvc.\n"
+		"# TYPE echosvc_build_info gauge\n"
+		"echosvc_build_info{service=\"%s\",version=\"%s\"} 1\n"
+		"# HELP process_start_time_seconds Start time of the process since the epoch.\n"
+		"# TYPE process_start_time_seconds gauge\n"
+		"process_start_time_seconds{service=\"%s\"} %.3f\n",
+		service_name, ECHOSVC_VERSION, service_name, start_time);
+	return rc < 0 ? -1 : 0;
+}

@@ -1,0 +1,51 @@
+/* serve_a.c - service A: its routes, /health, /echo and /metrics. */
+#include "serve_a.h"
+
+#include "buffer.h"
+#include "json.h"
+#include "log.h"
+#include "metrics.h"
+#include "server.h"
+
+/* The largest answer: every msg byte escaped as \u00XX, plus the frame. */
+#define ECHO_BODY_MAX(msg_max) ((size_t)(msg_max) * 6 + 32)
+
+static void handle_echo(struct server_request *req)
+{
+	const char *msg;
+	size_t len;
+	struct buffer body;
+
+	if (server_msg(req, &msg, &len) < 0)
+		return;
+	buffer_init(&body, ECHO_BODY_MAX(len));
+	if (buffer_append_str(&body, "{\"echo\":") < 0 || json_append_string(&body, msg, len) < 0 ||
+	    buffer_append(&body, "}\n", 2) < 0)
+		server_reply_error(req, 500, "out of memory");
+	else
+		server_reply(req, 200, body.data, body.len, NULL, 0);
+	buffer_finish(&body);
+}
+
+static const struct server_route routes[] = {
+	{"/health", server_handle_health},
+	{"/echo", handle_echo},
+	{"/metrics", server_handle_metrics},
+};
+
+/* Metric endpoint labels: "other", then the routes in order. */
+static const char *const endpoints[] = {"other", "/health", "/echo", "/metrics"};
+
+int serve_a_run(const struct config *cfg)
+{
+	struct server_options options = {
+		.service = "A",
+		.config = cfg,
+		.routes = routes,
+		.route_count = sizeof(routes) / sizeof(routes[0]),
+	};
+
+	log_init("A", cfg->log_format);
+	metrics_init("A", endpoints, sizeof(endpoints) / sizeof(endpoints[0]));
+	return server_run(&options, NULL, NULL);
+}

@@ -1,0 +1,599 @@
+/* server.c - the HTTP server both roles share: listen, route, answer, drain. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buffer.h"
+#include "json.h"
+#include "log.h"
+#include "metrics.h"
+
+#define IDLE_TIMEOUT_S 30      /* a keep-alive connection idle this long is closed */
+#define LISTEN_BACKLOG 1024
+#define ABANDON_WAIT_MS 1000   /* after abandon(), how long answers may take */
+
+struct server {
+	struct MHD_Daemon *daemon;
+	int listen_fd;
+	const char *service;
+	const struct config *config;
+	const struct server_route *routes;
+	size_t route_count;
+	atomic_uint active;    /* requests between their URI and completion */
+	atomic_bool draining;  /* answers say Connection: close */
+};
+
+/* Per-request state: MHD's req_cls, created in uri_started() and freed in
+ * request_completed() only. */
+struct server_request {
+	struct server *server;
+	struct MHD_Connection *connection;
+	const struct server_route *route;     /* NULL: not found */
+	const char *path;                     /* MHD's decoded path, borrowed */
+	uint64_t start_ns;
+	bool head;
+	bool started;                         /* the handler saw the headers */
+	bool answered;
+	bool suspended;
+	void *data;
+	void (*free_data)(void *);
+	char request_id[SERVER_REQUEST_ID_MAX + 1];
+	size_t query_len;
+	char query[];                         /* raw query, decoded in place by server_msg */
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* xoshiro256** per thread, seeded from the kernel: request ids need to be
+ * unique, not secret, and must not cost a system call each. */
+static _Thread_local uint64_t rng_state[4];
+static _Thread_local bool rng_seeded;
+
+static uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t rng_next(void)
+{
+	uint64_t *s = rng_state;
+	uint64_t result, t;
+
+	if (!rng_seeded) {
+		if (getrandom(s, sizeof(rng_state), 0) != (ssize_t)sizeof(rng_state)) {
+			s[0] = now_ns();
+			s[1] = (uint64_t)(uintptr_t)&rng_state;
+			s[2] = (uint64_t)getpid();
+			s[3] = 0x9E3779B97F4A7C15u;
+		}
+		rng_seeded = true;
+	}
+	result = rotl(s[1] * 5, 7) * 9;
+	t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return result;
+}
+
+static bool request_id_valid(const char *id)
+{
+	size_t len = 0;
+
+	for (; id[len] != '\0'; len++) {
+		char c = id[len];
+
+		if (len == SERVER_REQUEST_ID_MAX)
+			return false;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == ':' || c == '-'))
+			return false;
+	}
+	return len > 0;
+}
+
+static void request_id_assign(struct server_request *req)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *given = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
+							"X-Request-Id");
+
+	if (given != NULL && request_id_valid(given)) {
+		snprintf(req->request_id, sizeof(req->request_id), "%s", given);
+		return;
+	}
+	for (int half = 0; half < 2; half++) {
+		uint64_t bits = rng_next();
+
+		for (int i = 0; i < 16; i++)
+			req->request_id[half * 16 + i] = hex[(bits >> (i * 4)) & 0x0F];
+	}
+	req->request_id[32] = '\0';
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: the first sight of a request, with its raw
+ * URI. What this returns becomes req_cls. */
+static void *uri_started(void *cls, const char *uri, struct MHD_Connection *connection)
+{
+	struct server *srv = cls;
+	const char *query = strchr(uri, '?');
+	size_t query_len = query != NULL ? strlen(query + 1) : 0;
+	struct server_request *req = calloc(1, sizeof(*req) + query_len + 1);
+
+	if (req == NULL)
+		return NULL; /* the access handler then refuses the request */
+	req->server = srv;
+	req->connection = connection;
+	req->start_ns = now_ns();
+	req->query_len = query_len;
+	if (query != NULL)
+		memcpy(req->query, query + 1, query_len);
+	atomic_fetch_add_explicit(&srv->active, 1, memory_order_relaxed);
+	return req;
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: the one place a request's state is freed. */
+static void request_completed(void *cls, struct MHD_Connection *connection, void **req_cls,
+			      enum MHD_RequestTerminationCode code)
+{
+	struct server *srv = cls;
+	struct server_request *req = *req_cls;
+
+	if (req == NULL)
+		return;
+	if (req->free_data != NULL)
+		req->free_data(req->data);
+	free(req);
+	*req_cls = NULL;
+	atomic_fetch_sub_explicit(&srv->active, 1, memory_order_release);
+}
+
+static void reply_content(struct server_request *req, unsigned status, const char *content_type,
+			  const char *body, size_t len, const char *error, size_t error_len,
+			  const char *allow)
+{
+	struct server *srv = req->server;
+	struct MHD_Response *response;
+	uint64_t elapsed = now_ns() - req->start_ns;
+	const char *endpoint = req->route != NULL ? req->route->path : req->path;
+	struct log_request entry = {
+		.endpoint = endpoint,
+		.endpoint_len = strlen(endpoint),
+		.ok = status < 400,
+		.error = error,
+		.error_len = error_len,
+		.latency_ms = (unsigned long)(elapsed / 1000000u),
+		.code = status,
+		.request_id = req->request_id,
+	};
+
+	req->answered = true;
+	response = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (response == NULL)
+		return; /* out of memory: MHD closes the connection */
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	MHD_add_response_header(response, "X-Request-Id", req->request_id);
+	if (allow != NULL)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, allow);
+	if (atomic_load_explicit(&srv->draining, memory_order_relaxed))
+		MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
+	MHD_queue_response(req->connection, status, response);
+	MHD_destroy_response(response);
+	metrics_request_observe(req->route != NULL ? (size_t)(req->route - srv->routes) + 1 : 0,
+				status, elapsed);
+	log_request(&entry);
+}
+
+void server_reply(struct server_request *req, unsigned status, const char *body, size_t len,
+		  const char *error, size_t error_len)
+{
+	reply_content(req, status, "application/json", body, len, error, error_len, NULL);
+}
+
+void server_reply_text(struct server_request *req, const char *content_type, const char *body,
+		       size_t len)
+{
+	reply_content(req, 200, content_type, body, len, NULL, 0, NULL);
+}
+
+static void reply_error_allow(struct server_request *req, unsigned status, const char *message,
+			      const char *allow)
+{
+	char body[512];
+	struct buffer out;
+	size_t len = strlen(message);
+
+	/* Error texts are short; a fixed buffer avoids an allocation. */
+	buffer_init(&out, sizeof(body) - 1);
+	out.data = body;
+	out.size = sizeof(body);
+	if (json_append_error(&out, message, len) < 0) {
+		out.len = 0;
+		buffer_append_str(&out, "{\"error\":\"internal error\"}\n");
+	}
+	reply_content(req, status, "application/json", out.data, out.len, message, len, allow);
+}
+
+void server_reply_error(struct server_request *req, unsigned status, const char *message)
+{
+	reply_error_allow(req, status, message, NULL);
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes form encoding in place: '+' is a space, %XX a byte; a '%' not
+ * followed by two hex digits stays as it is. Returns the decoded length. */
+static size_t form_decode(char *text, size_t len)
+{
+	size_t in = 0, out = 0;
+
+	while (in < len) {
+		char c = text[in];
+
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%' && in + 2 < len) {
+			int hi = hex_value(text[in + 1]), lo = hex_value(text[in + 2]);
+
+			if (hi >= 0 && lo >= 0) {
+				c = (char)(hi * 16 + lo);
+				in += 2;
+			}
+		}
+		text[out++] = c;
+		in++;
+	}
+	return out;
+}
+
+/* Whether the encoded key text[0..len) decodes to "msg". */
+static bool key_is_msg(const char *text, size_t len)
+{
+	char copy[10];
+
+	if (len > 9) /* "%6d%73%67" is the longest spelling of "msg" */
+		return false;
+	memcpy(copy, text, len);
+	return form_decode(copy, len) == 3 && memcmp(copy, "msg", 3) == 0;
+}
+
+int server_msg(struct server_request *req, const char **msg, size_t *len)
+{
+	char *query = req->query;
+	size_t pos = 0, limit = req->server->config->max_msg_bytes;
+
+	while (pos <= req->query_len && req->query_len > 0) {
+		char *piece = query + pos;
+		char *amp = memchr(piece, '&', req->query_len - pos);
+		size_t piece_len = amp != NULL ? (size_t)(amp - piece) : req->query_len - pos;
+		char *equals = memchr(piece, '=', piece_len);
+		size_t key_len = equals != NULL ? (size_t)(equals - piece) : piece_len;
+
+		if (key_is_msg(piece, key_len)) {
+			char *value = equals != NULL ? equals + 1 : piece + piece_len;
+			size_t value_len = equals != NULL ? piece_len - key_len - 1 : 0;
+			size_t decoded = form_decode(value, value_len);
+			char message[96];
+
+			if (decoded > limit) {
+				snprintf(message, sizeof(message),
+					 "msg is longer than %zu bytes (--max-msg-bytes)", limit);
+				server_reply_error(req, 414, message);
+				return -1;
+			}
+			if (memchr(value, '\0', decoded) != NULL) {
+				server_reply_error(req, 400, "msg contains a NUL byte (%00), which is not accepted");
+				return -1;
+			}
+			*msg = value;
+			*len = decoded;
+			return 0;
+		}
+		pos += piece_len + 1;
+	}
+	server_reply_error(req, 400, "missing query parameter: msg");
+	return -1;
+}
+
+void server_suspend(struct server_request *req)
+{
+	req->suspended = true;
+	MHD_suspend_connection(req->connection);
+}
+
+void server_resume(struct server_request *req)
+{
+	MHD_resume_connection(req->connection);
+}
+
+const char *server_request_id(const struct server_request *req)
+{
+	return req->request_id;
+}
+
+void server_set_data(struct server_request *req, void *data, void (*free_data)(void *))
+{
+	req->data = data;
+	req->free_data = free_data;
+}
+
+void *server_data(const struct server_request *req)
+{
+	return req->data;
+}
+
+bool server_is_head(const struct server_request *req)
+{
+	return req->head;
+}
+
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connection,
+				      const char *url, const char *method, const char *version,
+				      const char *upload_data, size_t *upload_data_size,
+				      void **req_cls)
+{
+	struct server *srv = cls;
+	struct server_request *req = *req_cls;
+
+	if (req == NULL)
+		return MHD_NO; /* uri_started() could not allocate: drop the connection */
+	if (!req->started) {
+		req->started = true;
+		req->path = url;
+		req->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+		for (size_t i = 0; i < srv->route_count; i++)
+			if (strcmp(url, srv->routes[i].path) == 0)
+				req->route = &srv->routes[i];
+		request_id_assign(req);
+		if (!req->head && strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
+			/* Answered before any body is read: MHD closes the connection
+			 * afterwards, so an unwanted upload is never drained. */
+			if (req->route == NULL)
+				server_reply_error(req, 404, "not found");
+			else
+				reply_error_allow(req, 405, "method not allowed", "GET, HEAD");
+			return MHD_YES;
+		}
+		/* Answer on a later call: answering now makes MHD 0.9.75 close
+		 * the connection instead of keeping it alive. */
+		return MHD_YES;
+	}
+	if (*upload_data_size != 0) {
+		*upload_data_size = 0; /* a GET with a body: the body is ignored */
+		return MHD_YES;
+	}
+	if (req->answered)
+		return MHD_YES;
+	req->suspended = false;
+	if (req->route == NULL)
+		server_reply_error(req, 404, "not found");
+	else
+		req->route->handle(req);
+	return MHD_YES;
+}
+
+/* Opens the listening socket ourselves, so a failure is reported as one
+ * clear line and the real port is known when port 0 was asked for. */
+static int listen_open(const struct config_address *address, int *family, char *error,
+		       size_t error_size)
+{
+	struct addrinfo hints = {0}, *found = NULL;
+	char port[8], shown[CONFIG_HOST_MAX + 16];
+	int fd = -1, rc, one = 1;
+
+	config_format_address(address, shown, sizeof(shown));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", address->port);
+	rc = getaddrinfo(address->host, port, &hints, &found);
+	if (rc != 0) {
+		snprintf(error, error_size, "listen %s: %s", shown, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	*family = found->ai_family;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (found->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, found->ai_addr, found->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
+		goto fail;
+	freeaddrinfo(found);
+	return fd;
+fail:
+	snprintf(error, error_size, "listen %s: %s", shown, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(found);
+	return -1;
+}
+
+static void listen_address(int fd, char *dst, size_t dst_size)
+{
+	struct sockaddr_storage addr;
+	socklen_t len = sizeof(addr);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (getsockname(fd, (struct sockaddr *)&addr, &len) == 0) {
+		if (addr.ss_family == AF_INET6) {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&addr;
+
+			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+			port = ntohs(in6->sin6_port);
+			snprintf(dst, dst_size, "[%s]:%u", host, port);
+			return;
+		}
+		struct sockaddr_in *in4 = (struct sockaddr_in *)&addr;
+
+		inet_ntop(AF_INET, &in4->sin_addr, host, sizeof(host));
+		port = ntohs(in4->sin_port);
+	}
+	snprintf(dst, dst_size, "%s:%u", host, port);
+}
+
+struct server *server_start(const struct server_options *options, char *error,
+			    size_t error_size)
+{
+	const struct config *cfg = options->config;
+	struct server *srv = calloc(1, sizeof(*srv));
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_TURBO;
+	/* Room for a msg at the limit even when every byte is percent-encoded,
+	 * plus headers: the limit is --max-msg-bytes, not the URL length. */
+	size_t memory = (size_t)cfg->max_msg_bytes * 3 + 32 * 1024;
+	int family = AF_INET;
+	char shown[CONFIG_HOST_MAX + 16];
+
+	if (srv == NULL) {
+		snprintf(error, error_size, "start: %s", strerror(errno));
+		return NULL;
+	}
+	srv->service = options->service;
+	srv->config = cfg;
+	srv->routes = options->routes;
+	srv->route_count = options->route_count;
+	srv->listen_fd = listen_open(&cfg->listen, &family, error, error_size);
+	if (srv->listen_fd < 0)
+		goto fail;
+	if (family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	srv->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, access_handler, srv,
+		MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 1 ? cfg->threads : 0),
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
+		MHD_OPTION_URI_LOG_CALLBACK, uri_started, srv,
+		MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
+		MHD_OPTION_END);
+	if (srv->daemon == NULL) {
+		config_format_address(&cfg->listen, shown, sizeof(shown));
+		snprintf(error, error_size, "listen %s: the HTTP server did not start", shown);
+		goto fail;
+	}
+	listen_address(srv->listen_fd, shown, sizeof(shown));
+	log_event("listening", "addr", shown);
+	return srv;
+fail:
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
+	free(srv);
+	return NULL;
+}
+
+/* Waits until no request is in flight or the deadline passes. */
+static void wait_idle(struct server *srv, uint64_t deadline_ns)
+{
+	const struct timespec step = {0, 2 * 1000 * 1000};
+
+	while (atomic_load_explicit(&srv->active, memory_order_acquire) > 0 &&
+	       now_ns() < deadline_ns)
+		nanosleep(&step, NULL);
+}
+
+void server_stop(struct server *srv, unsigned drain_ms, void (*abandon)(void *), void *arg)
+{
+	atomic_store(&srv->draining, true);
+	MHD_quiesce_daemon(srv->daemon);
+	wait_idle(srv, now_ns() + (uint64_t)drain_ms * 1000000u);
+	if (abandon != NULL) {
+		abandon(arg);
+		wait_idle(srv, now_ns() + (uint64_t)ABANDON_WAIT_MS * 1000000u);
+	}
+	MHD_stop_daemon(srv->daemon);
+	/* Only now: MHD's threads may use the socket until they have stopped. */
+	close(srv->listen_fd);
+	free(srv);
+}
+
+void server_handle_health(struct server_request *req)
+{
+	static const char body[] = "{\"status\":\"ok\"}\n";
+
+	server_reply(req, 200, body, sizeof(body) - 1, NULL, 0);
+}
+
+void server_handle_metrics(struct server_request *req)
+{
+	struct buffer text;
+
+	buffer_init(&text, 1024 * 1024);
+	if (metrics_render(&text) < 0)
+		server_reply_error(req, 500, "metrics could not be rendered");
+	else
+		server_reply_text(req, "text/plain; version=0.0.4; charset=utf-8", text.data,
+				  text.len);
+	buffer_finish(&text);
+}
+
+static void exit_now(int signal_number)
+{
+	_exit(128 + signal_number);
+}
+
+int server_run(const struct server_options *options, void (*abandon)(void *), void *arg)
+{
+	char error[CONFIG_ERROR_MAX];
+	struct server *srv = server_start(options, error, sizeof(error));
+	struct sigaction second = {0};
+	sigset_t stop_signals;
+	int signal_number = 0;
+
+	if (srv == NULL) {
+		log_failure(error);
+		return 1;
+	}
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	while (sigwait(&stop_signals, &signal_number) != 0)
+		;
+	log_event("draining", "signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+	/* From here a second signal lands on this thread (the others keep it
+	 * blocked) and ends the process without waiting for the drain. */
+	second.sa_handler = exit_now;
+	sigaction(SIGINT, &second, NULL);
+	sigaction(SIGTERM, &second, NULL);
+	pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
+	server_stop(srv, options->config->drain_ms, abandon, arg);
+	log_event("shutdown", NULL, NULL);
+	return 0;
+}
