@@ -1,0 +1,608 @@
+/* upstream.c - B's asynchronous client to A: one thread, one curl multi handle. */
+#include "upstream.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "breaker.h"
+
+#define POOL_MAX 1024        /* idle easy handles kept for reuse */
+#define POLL_MS 1000         /* longest sleep of the thread with nothing to do */
+
+/* One call from B to A, from submit to the request's completion. The
+ * upstream thread owns it until it resumes the request; the request owns it
+ * (and frees it with call_free) after. */
+struct upstream_call {
+	struct upstream_call *prev, *next; /* queue (under lock), then active list */
+	struct upstream *up;
+	struct server_request *req;
+	char *path;                        /* "/echo?msg=…", encoded once */
+	struct buffer url;                 /* the current attempt's URL */
+	struct buffer answer;              /* A's body, capped */
+	struct buffer error;               /* Get "URL": cause */
+	struct curl_slist *headers;
+	CURL *easy;                        /* while an attempt is out */
+	size_t replica;
+	unsigned attempts_left;
+	struct upstream_failure last;      /* the previous attempt's failure */
+	cJSON *parsed;
+	struct upstream_result result;
+	bool done;
+};
+
+struct replica {
+	const struct config_url *url;
+	struct breaker breaker;            /* the upstream thread's alone */
+	atomic_bool open;                  /* breaker_is_open(), for /metrics */
+};
+
+struct upstream {
+	const struct config *cfg;
+	CURLM *multi;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	struct upstream_call *queue_head;  /* under lock: submitted, not started */
+	struct upstream_call *queue_tail;
+	bool stopping;                     /* under lock */
+	struct upstream_call *active;      /* the thread's: attempts out */
+	atomic_bool abandoned;
+	atomic_uint inflight;
+	atomic_uint next_replica;
+	CURL *idle[POOL_MAX];              /* the thread's */
+	size_t idle_count;
+	size_t replica_count;
+	struct replica replicas[CONFIG_REPLICAS_MAX];
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int upstream_build_url(struct buffer *out, const char *base, const char *msg, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char chunk[256];
+	size_t used = 0;
+
+	if (buffer_append_str(out, base) < 0 || buffer_append_str(out, "/echo?msg=") < 0)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)msg[i];
+
+		if (used + 3 > sizeof(chunk)) {
+			if (buffer_append(out, chunk, used) < 0)
+				return -1;
+			used = 0;
+		}
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~') {
+			chunk[used++] = (char)c;
+		} else {
+			chunk[used++] = '%';
+			chunk[used++] = hex[c >> 4];
+			chunk[used++] = hex[c & 0x0F];
+		}
+	}
+	return buffer_append(out, chunk, used);
+}
+
+static void failure_set(struct upstream_failure *f, unsigned status,
+			enum metrics_outcome outcome, int retryable, const char *cause)
+{
+	f->status = status;
+	f->outcome = outcome;
+	f->retryable = retryable;
+	snprintf(f->cause, sizeof(f->cause), "%s", cause);
+}
+
+void upstream_classify(CURLcode code, long os_errno, int sent, int received, long http_code,
+		       unsigned timeout_ms, unsigned connect_timeout_ms,
+		       struct upstream_failure *failure)
+{
+	char cause[96];
+
+	switch (code) {
+	case CURLE_OK:
+		if (http_code == 200) {
+			failure_set(failure, 0, METRICS_OK, 0, "");
+		} else {
+			snprintf(cause, sizeof(cause), "HTTP %ld", http_code);
+			failure_set(failure, 502, METRICS_BAD_RESPONSE, 0, cause);
+		}
+		break;
+	case CURLE_COULDNT_CONNECT:
+		if (os_errno == ECONNREFUSED || os_errno == 0)
+			snprintf(cause, sizeof(cause), "connection refused");
+		else
+			snprintf(cause, sizeof(cause), "connect: %s", strerror((int)os_errno));
+		failure_set(failure, 503, METRICS_REFUSED, 1, cause);
+		break;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		failure_set(failure, 503, METRICS_REFUSED, 1, "name did not resolve");
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		if (!sent) {
+			snprintf(cause, sizeof(cause), "connect timeout after %u ms",
+				 connect_timeout_ms);
+			failure_set(failure, 503, METRICS_TIMEOUT, 1, cause);
+		} else {
+			snprintf(cause, sizeof(cause), "timeout after %u ms", timeout_ms);
+			failure_set(failure, 504, METRICS_TIMEOUT, 0, cause);
+		}
+		break;
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+		if (!received)
+			failure_set(failure, 503, METRICS_REFUSED, 1,
+				    code == CURLE_GOT_NOTHING ? "connection closed without an answer"
+							      : "connection reset");
+		else
+			failure_set(failure, 502, METRICS_BAD_RESPONSE, 0,
+				    "connection reset during the answer");
+		break;
+	case CURLE_WRITE_ERROR:
+	case CURLE_FILESIZE_EXCEEDED:
+		snprintf(cause, sizeof(cause), "answer larger than %d bytes", UPSTREAM_ANSWER_MAX);
+		failure_set(failure, 502, METRICS_BAD_RESPONSE, 0, cause);
+		break;
+	case CURLE_PARTIAL_FILE:
+		failure_set(failure, 502, METRICS_BAD_RESPONSE, 0, "answer cut short");
+		break;
+	default:
+		snprintf(cause, sizeof(cause), "invalid HTTP answer (curl error %d)", (int)code);
+		failure_set(failure, 502, METRICS_BAD_RESPONSE, 0, cause);
+		break;
+	}
+}
+
+static void call_free(void *data)
+{
+	struct upstream_call *call = data;
+
+	free(call->path);
+	buffer_finish(&call->url);
+	buffer_finish(&call->answer);
+	buffer_finish(&call->error);
+	curl_slist_free_all(call->headers);
+	cJSON_Delete(call->parsed);
+	free(call);
+}
+
+static void list_remove(struct upstream_call **head, struct upstream_call *call)
+{
+	if (call->prev != NULL)
+		call->prev->next = call->next;
+	else
+		*head = call->next;
+	if (call->next != NULL)
+		call->next->prev = call->prev;
+	call->prev = call->next = NULL;
+}
+
+static void list_push(struct upstream_call **head, struct upstream_call *call)
+{
+	call->prev = NULL;
+	call->next = *head;
+	if (*head != NULL)
+		(*head)->prev = call;
+	*head = call;
+}
+
+static int url_for(struct upstream_call *call, size_t replica)
+{
+	buffer_reset(&call->url);
+	return buffer_append_str(&call->url, call->up->replicas[replica].url->base) < 0 ||
+			       buffer_append_str(&call->url, call->path) < 0
+		       ? -1
+		       : 0;
+}
+
+/* The end of a call: the result is set, the request resumed, and the call
+ * is the request's from here on. */
+static void call_finish(struct upstream_call *call, unsigned status,
+			enum metrics_outcome outcome, const char *cause)
+{
+	struct upstream *up = call->up;
+
+	call->result.status = status;
+	call->result.outcome = outcome;
+	if (status != 200) {
+		if (call->url.len == 0)
+			url_for(call, atomic_load(&up->next_replica) % up->replica_count);
+		/* the URL is the last attempt's, or the one a call would have used */
+		if (buffer_append_str(&call->error, "Get \"") < 0 ||
+		    buffer_append(&call->error, call->url.data, call->url.len) < 0 ||
+		    buffer_append_str(&call->error, "\": ") < 0 ||
+		    buffer_append_str(&call->error, cause) < 0) {
+			buffer_reset(&call->error);
+			buffer_append_str(&call->error, cause);
+		}
+		call->result.error = call->error.data;
+		call->result.error_len = call->error.len;
+	}
+	curl_slist_free_all(call->headers);
+	call->headers = NULL;
+	call->done = true;
+	metrics_upstream_observe(outcome);
+	metrics_upstream_inflight_add(-1);
+	atomic_fetch_sub_explicit(&up->inflight, 1, memory_order_relaxed);
+	server_resume(call->req);
+}
+
+static size_t on_answer(char *data, size_t size, size_t count, void *arg)
+{
+	struct upstream_call *call = arg;
+
+	if (buffer_append(&call->answer, data, size * count) < 0)
+		return 0; /* past the cap: curl ends the transfer with CURLE_WRITE_ERROR */
+	return size * count;
+}
+
+static CURL *easy_get(struct upstream *up)
+{
+	CURL *easy;
+
+	if (up->idle_count > 0) {
+		easy = up->idle[--up->idle_count];
+		curl_easy_reset(easy);
+		return easy;
+	}
+	return curl_easy_init();
+}
+
+static void easy_put(struct upstream *up, CURL *easy)
+{
+	if (up->idle_count < POOL_MAX)
+		up->idle[up->idle_count++] = easy;
+	else
+		curl_easy_cleanup(easy);
+}
+
+/* Picks the next replica, round-robin, whose breaker lets a call through. */
+static int replica_pick(struct upstream *up, uint64_t now)
+{
+	for (size_t tried = 0; tried < up->replica_count; tried++) {
+		size_t index = atomic_fetch_add_explicit(&up->next_replica, 1,
+							 memory_order_relaxed) % up->replica_count;
+		struct replica *r = &up->replicas[index];
+
+		if (breaker_allow(&r->breaker, now)) {
+			atomic_store_explicit(&r->open, breaker_is_open(&r->breaker),
+					      memory_order_relaxed);
+			return (int)index;
+		}
+	}
+	return -1;
+}
+
+static void attempt_start(struct upstream *up, struct upstream_call *call)
+{
+	const struct config *cfg = up->cfg;
+	int replica = replica_pick(up, now_ms());
+	CURL *easy;
+
+	if (replica < 0) {
+		if (call->last.status != 0) {
+			/* a retry with nowhere to go: report what really happened */
+			call_finish(call, call->last.status, call->last.outcome, call->last.cause);
+			return;
+		}
+		url_for(call, atomic_load(&up->next_replica) % up->replica_count);
+		call_finish(call, 503, METRICS_CIRCUIT_OPEN, "circuit open");
+		return;
+	}
+	call->replica = (size_t)replica;
+	buffer_reset(&call->answer);
+	easy = easy_get(up);
+	if (easy == NULL || url_for(call, (size_t)replica) < 0) {
+		if (easy != NULL)
+			easy_put(up, easy);
+		breaker_cancel(&up->replicas[replica].breaker);
+		call_finish(call, 503, METRICS_REFUSED, "out of memory");
+		return;
+	}
+	curl_easy_setopt(easy, CURLOPT_URL, call->url.data);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)UPSTREAM_ANSWER_MAX);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_answer);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, call);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, call->headers);
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, call);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http");
+#endif
+	call->easy = easy;
+	list_push(&up->active, call);
+	if (curl_multi_add_handle(up->multi, easy) != CURLM_OK) {
+		list_remove(&up->active, call);
+		call->easy = NULL;
+		easy_put(up, easy);
+		breaker_cancel(&up->replicas[replica].breaker);
+		call_finish(call, 503, METRICS_REFUSED, "could not start the call");
+	}
+}
+
+/* Checks that A's 200 answer is JSON with a string "echo". */
+static int answer_check(struct upstream_call *call, struct upstream_failure *failure)
+{
+	const cJSON *echo;
+
+	call->parsed = cJSON_ParseWithLength(call->answer.data, call->answer.len);
+	if (call->parsed == NULL) {
+		failure_set(failure, 502, METRICS_BAD_RESPONSE, 0, "answer is not JSON");
+		return -1;
+	}
+	echo = cJSON_GetObjectItemCaseSensitive(call->parsed, "echo");
+	if (!cJSON_IsString(echo) || echo->valuestring == NULL) {
+		failure_set(failure, 502, METRICS_BAD_RESPONSE, 0,
+			    "answer has no string \"echo\"");
+		return -1;
+	}
+	call->result.echo = echo;
+	return 0;
+}
+
+static void attempt_done(struct upstream *up, CURL *easy, CURLcode code)
+{
+	struct upstream_call *call = NULL;
+	struct upstream_failure failure;
+	long os_errno = 0, http_code = 0, request_size = 0, header_size = 0;
+	struct replica *replica;
+
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&call);
+	curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &http_code);
+	curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
+	curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &header_size);
+	curl_multi_remove_handle(up->multi, easy);
+	easy_put(up, easy);
+	call->easy = NULL;
+	list_remove(&up->active, call);
+	replica = &up->replicas[call->replica];
+
+	upstream_classify(code, os_errno, request_size > 0,
+			  header_size > 0 || call->answer.len > 0, http_code, up->cfg->timeout_ms,
+			  up->cfg->connect_timeout_ms, &failure);
+	if (failure.status == 0 && answer_check(call, &failure) == 0) {
+		breaker_record(&replica->breaker, true, now_ms());
+		atomic_store_explicit(&replica->open, false, memory_order_relaxed);
+		call_finish(call, 200, METRICS_OK, "");
+		return;
+	}
+	breaker_record(&replica->breaker, false, now_ms());
+	atomic_store_explicit(&replica->open, breaker_is_open(&replica->breaker),
+			      memory_order_relaxed);
+	if (failure.retryable && call->attempts_left > 0) {
+		call->attempts_left--;
+		call->last = failure;
+		attempt_start(up, call);
+		return;
+	}
+	call_finish(call, failure.status, failure.outcome, failure.cause);
+}
+
+/* Fails every call the thread holds: the drain's last step. */
+static void abandon_active(struct upstream *up)
+{
+	while (up->active != NULL) {
+		struct upstream_call *call = up->active;
+
+		list_remove(&up->active, call);
+		curl_multi_remove_handle(up->multi, call->easy);
+		easy_put(up, call->easy);
+		call->easy = NULL;
+		call_finish(call, 503, METRICS_REFUSED, "service B is shutting down");
+	}
+}
+
+static void *upstream_main(void *arg)
+{
+	struct upstream *up = arg;
+
+	for (;;) {
+		struct upstream_call *queue;
+		bool stopping;
+		int running = 0;
+		struct CURLMsg *msg;
+		int left;
+
+		pthread_mutex_lock(&up->lock);
+		queue = up->queue_head;
+		up->queue_head = up->queue_tail = NULL;
+		stopping = up->stopping;
+		pthread_mutex_unlock(&up->lock);
+
+		bool abandoned = atomic_load(&up->abandoned);
+
+		while (queue != NULL) {
+			struct upstream_call *call = queue;
+
+			queue = call->next;
+			call->next = NULL;
+			if (abandoned)
+				call_finish(call, 503, METRICS_REFUSED, "service B is shutting down");
+			else
+				attempt_start(up, call);
+		}
+		if (abandoned)
+			abandon_active(up);
+		if (stopping && up->active == NULL)
+			break;
+		curl_multi_perform(up->multi, &running);
+		while ((msg = curl_multi_info_read(up->multi, &left)) != NULL)
+			if (msg->msg == CURLMSG_DONE)
+				attempt_done(up, msg->easy_handle, msg->data.result);
+		curl_multi_poll(up->multi, NULL, 0, POLL_MS, NULL);
+	}
+	return NULL;
+}
+
+int upstream_submit(struct upstream *up, struct server_request *req, const char *msg,
+		    size_t len)
+{
+	struct upstream_call *call;
+	struct buffer path;
+	char header[SERVER_REQUEST_ID_MAX + 16];
+	unsigned before = atomic_fetch_add_explicit(&up->inflight, 1, memory_order_relaxed);
+
+	if (before >= up->cfg->max_inflight)
+		goto refuse;
+	call = calloc(1, sizeof(*call));
+	if (call == NULL)
+		goto refuse;
+	call->up = up;
+	call->req = req;
+	call->attempts_left = up->cfg->retries;
+	buffer_init(&call->url, CONFIG_URL_MAX + (size_t)len * 3 + 16);
+	buffer_init(&call->answer, UPSTREAM_ANSWER_MAX);
+	buffer_init(&call->error, CONFIG_URL_MAX + (size_t)len * 3 + 128);
+	buffer_init(&path, (size_t)len * 3 + 16);
+	snprintf(header, sizeof(header), "X-Request-Id: %s", server_request_id(req));
+	call->headers = curl_slist_append(NULL, header);
+	if (call->headers == NULL || upstream_build_url(&path, "", msg, len) < 0) {
+		buffer_finish(&path);
+		call_free(call);
+		goto refuse;
+	}
+	call->path = buffer_release(&path, NULL);
+	server_set_data(req, call, call_free);
+	metrics_upstream_inflight_add(1);
+	/* Suspend before the hand-off: the thread may resume req at once. */
+	server_suspend(req);
+	pthread_mutex_lock(&up->lock);
+	if (up->queue_tail != NULL)
+		up->queue_tail->next = call;
+	else
+		up->queue_head = call;
+	up->queue_tail = call;
+	pthread_mutex_unlock(&up->lock);
+	curl_multi_wakeup(up->multi);
+	return 0;
+refuse:
+	atomic_fetch_sub_explicit(&up->inflight, 1, memory_order_relaxed);
+	return -1;
+}
+
+const struct upstream_result *upstream_call_result(const struct server_request *req)
+{
+	const struct upstream_call *call = server_data(req);
+
+	return call != NULL && call->done ? &call->result : NULL;
+}
+
+void upstream_overload_result(struct upstream *up, const char *msg, size_t len,
+			      struct buffer *out, struct upstream_result *result)
+{
+	size_t index = atomic_load(&up->next_replica) % up->replica_count;
+
+	metrics_upstream_observe(METRICS_OVERLOADED);
+	if (buffer_append_str(out, "Get \"") < 0 ||
+	    upstream_build_url(out, up->replicas[index].url->base, msg, len) < 0 ||
+	    buffer_append_str(out, "\": too many calls in flight") < 0) {
+		buffer_reset(out);
+		buffer_append_str(out, "too many calls in flight");
+	}
+	result->status = 503;
+	result->outcome = METRICS_OVERLOADED;
+	result->echo = NULL;
+	result->error = out->data;
+	result->error_len = out->len;
+}
+
+void upstream_abandon(void *arg)
+{
+	struct upstream *up = arg;
+
+	atomic_store(&up->abandoned, true);
+	curl_multi_wakeup(up->multi);
+}
+
+/* echosvc_circuit_open{replica}: read from the mirrors, never the breakers. */
+static int render_circuits(struct buffer *out, void *arg)
+{
+	struct upstream *up = arg;
+	int rc = buffer_append_str(out,
+		"# HELP echosvc_circuit_open Whether a replica's circuit is open (1) or closed (0).\n"
+		"# TYPE echosvc_circuit_open gauge\n");
+
+	for (size_t i = 0; i < up->replica_count; i++)
+		rc |= buffer_printf(out, "echosvc_circuit_open{service=\"B\",replica=\"%s\"} %d\n",
+				    up->replicas[i].url->base,
+				    atomic_load_explicit(&up->replicas[i].open, memory_order_relaxed)
+					    ? 1 : 0);
+	return rc;
+}
+
+struct upstream *upstream_new(const struct config *cfg, char *error, size_t error_size)
+{
+	struct upstream *up = calloc(1, sizeof(*up));
+
+	if (up == NULL) {
+		snprintf(error, error_size, "upstream: %s", strerror(errno));
+		return NULL;
+	}
+	up->cfg = cfg;
+	up->replica_count = cfg->service_a_count;
+	for (size_t i = 0; i < up->replica_count; i++) {
+		up->replicas[i].url = &cfg->service_a[i];
+		breaker_init(&up->replicas[i].breaker, cfg->breaker_failures, cfg->breaker_open_ms);
+	}
+	/* No TLS and no signals: B only speaks plain HTTP to A. */
+	if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK) {
+		snprintf(error, error_size, "upstream: curl_global_init failed");
+		free(up);
+		return NULL;
+	}
+	up->multi = curl_multi_init();
+	if (up->multi == NULL) {
+		snprintf(error, error_size, "upstream: curl_multi_init failed");
+		goto fail;
+	}
+	/* Keep a connection per call that may be in flight: curl's default
+	 * cache is small and would close and reopen connections under load. */
+	curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, (long)cfg->max_inflight);
+	pthread_mutex_init(&up->lock, NULL);
+	if (pthread_create(&up->thread, NULL, upstream_main, up) != 0) {
+		snprintf(error, error_size, "upstream: pthread_create: %s", strerror(errno));
+		pthread_mutex_destroy(&up->lock);
+		goto fail;
+	}
+	metrics_enable_upstream(render_circuits, up);
+	return up;
+fail:
+	if (up->multi != NULL)
+		curl_multi_cleanup(up->multi);
+	curl_global_cleanup();
+	free(up);
+	return NULL;
+}
+
+void upstream_free(struct upstream *up)
+{
+	pthread_mutex_lock(&up->lock);
+	up->stopping = true;
+	pthread_mutex_unlock(&up->lock);
+	atomic_store(&up->abandoned, true);
+	curl_multi_wakeup(up->multi);
+	pthread_join(up->thread, NULL);
+	while (up->idle_count > 0)
+		curl_easy_cleanup(up->idle[--up->idle_count]);
+	curl_multi_cleanup(up->multi);
+	pthread_mutex_destroy(&up->lock);
+	curl_global_cleanup();
+	free(up);
+}
