@@ -101,7 +101,7 @@ static uint64_t rng_next(void)
 	return result;
 }
 
-static bool request_id_valid(const char *id)
+bool server_request_id_valid(const char *id)
 {
 	size_t len = 0;
 
@@ -123,7 +123,7 @@ static void request_id_assign(struct server_request *req)
 	const char *given = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
 							"X-Request-Id");
 
-	if (given != NULL && request_id_valid(given)) {
+	if (given != NULL && server_request_id_valid(given)) {
 		snprintf(req->request_id, sizeof(req->request_id), "%s", given);
 		return;
 	}

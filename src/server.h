@@ -80,6 +80,9 @@ void server_resume(struct server_request *req);
 /* The request's id: the client's valid X-Request-Id or a fresh one. */
 const char *server_request_id(const struct server_request *req);
 
+/* Whether a client's X-Request-Id is kept: 1-128 of [A-Za-z0-9._:-]. */
+bool server_request_id_valid(const char *id);
+
 /* Attaches role state that is freed with free_data(data) when the request
  * completes. The request owns it from here on. */
 void server_set_data(struct server_request *req, void *data, void (*free_data)(void *));
