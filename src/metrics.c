@@ -41,6 +41,7 @@ static struct shard shards[SHARDS];
 static atomic_uint next_shard;
 static _Thread_local struct shard *my_shard;
 static atomic_int upstream_inflight;
+static atomic_uint requests_active;
 
 static const char *service_name = "?";
 static const char *const *endpoint_names;
@@ -93,6 +94,17 @@ void metrics_request_observe(size_t endpoint, unsigned code, uint64_t elapsed_ns
 		atomic_fetch_add_explicit(&s->buckets[endpoint][bucket], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->count[endpoint], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->sum_ns[endpoint], elapsed_ns, memory_order_relaxed);
+}
+
+void metrics_requests_active_add(int delta)
+{
+	/* release: the drain's acquire load sees the request's work done */
+	atomic_fetch_add_explicit(&requests_active, (unsigned)delta, memory_order_release);
+}
+
+unsigned metrics_requests_active(void)
+{
+	return atomic_load_explicit(&requests_active, memory_order_acquire);
 }
 
 void metrics_upstream_observe(enum metrics_outcome outcome)
@@ -223,6 +235,11 @@ int metrics_render(struct buffer *out)
 
 	if (upstream_enabled)
 		rc |= render_upstream(out);
+	rc |= buffer_printf(out,
+		"# HELP echosvc_requests_in_progress Requests received and not yet answered.\n"
+		"# TYPE echosvc_requests_in_progress gauge\n"
+		"echosvc_requests_in_progress{service=\"%s\"} %u\n",
+		service_name, metrics_requests_active());
 	rc |= buffer_printf(out,
 		"# HELP echosvc_build_info Version of the running echosvc.\n"
 		"# TYPE echosvc_build_info gauge\n"

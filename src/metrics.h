@@ -36,6 +36,13 @@ void metrics_enable_upstream(metrics_source *source, void *arg);
 /* Counts one answered request. Lock-free; any thread. */
 void metrics_request_observe(size_t endpoint, unsigned code, uint64_t elapsed_ns);
 
+/* Moves the requests-in-progress gauge: +1 when a request line arrives, -1
+ * when its answer is sent. The drain waits for it to reach 0. Any thread. */
+void metrics_requests_active_add(int delta);
+
+/* Requests in progress now. Any thread. */
+unsigned metrics_requests_active(void);
+
 /* Counts one call to A by its outcome. Lock-free; any thread. */
 void metrics_upstream_observe(enum metrics_outcome outcome);
 

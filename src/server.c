@@ -35,7 +35,6 @@ struct server {
 	const struct config *config;
 	const struct server_route *routes;
 	size_t route_count;
-	atomic_uint active;    /* requests between their URI and completion */
 	atomic_bool draining;  /* answers say Connection: close */
 };
 
@@ -153,7 +152,7 @@ static void *uri_started(void *cls, const char *uri, struct MHD_Connection *conn
 	req->query_len = query_len;
 	if (query != NULL)
 		memcpy(req->query, query + 1, query_len);
-	atomic_fetch_add_explicit(&srv->active, 1, memory_order_relaxed);
+	metrics_requests_active_add(1);
 	return req;
 }
 
@@ -161,7 +160,6 @@ static void *uri_started(void *cls, const char *uri, struct MHD_Connection *conn
 static void request_completed(void *cls, struct MHD_Connection *connection, void **req_cls,
 			      enum MHD_RequestTerminationCode code)
 {
-	struct server *srv = cls;
 	struct server_request *req = *req_cls;
 
 	if (req == NULL)
@@ -170,7 +168,7 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 		req->free_data(req->data);
 	free(req);
 	*req_cls = NULL;
-	atomic_fetch_sub_explicit(&srv->active, 1, memory_order_release);
+	metrics_requests_active_add(-1);
 }
 
 static void reply_content(struct server_request *req, unsigned status, const char *content_type,
@@ -524,7 +522,7 @@ static void wait_idle(struct server *srv, uint64_t deadline_ns)
 {
 	const struct timespec step = {0, 2 * 1000 * 1000};
 
-	while (atomic_load_explicit(&srv->active, memory_order_acquire) > 0 &&
+	while (metrics_requests_active() > 0 &&
 	       now_ns() < deadline_ns)
 		nanosleep(&step, NULL);
 }

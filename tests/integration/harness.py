@@ -1,0 +1,320 @@
+"""harness.py - start the real echosvc binary and fake peers for integration tests.
+
+Every process a test starts is registered and stopped in tearDown, whatever
+happened; readiness comes from the event=listening log line, never a sleep.
+When a test fails, the tail of each service's stderr is printed.
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+BIN = os.environ.get("ECHOSVC_BIN", "build/src/echosvc")
+READY_TIMEOUT = 10.0
+# What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer print.
+SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error: |SUMMARY: \w+Sanitizer")
+LOG_LINE = re.compile(
+    r'^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d service=(?P<service>[AB]) '
+    r'endpoint=(?P<endpoint>\S+|"(?:[^"\\]|\\.)*") status=(?P<status>ok|error)'
+    r'(?: error="(?P<error>(?:[^"\\]|\\.)*)")? latency_ms=(?P<latency>\d+)'
+    r' code=(?P<code>\d+) request_id=(?P<request_id>[A-Za-z0-9._:-]+)$')
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Service:
+    """One echosvc process with its stderr captured in a file."""
+
+    def __init__(self, args, env=None, listen="127.0.0.1:0", wait=True):
+        self.args = [BIN] + list(args)
+        if listen is not None:
+            self.args += ["--listen", listen]
+        self.logfile = tempfile.NamedTemporaryFile(prefix="echosvc-", suffix=".log", delete=False)
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("ECHOSVC_")}
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.logfile,
+                                     env=full_env)
+        self.port = None
+        self.host = "127.0.0.1"
+        if wait:
+            self.wait_listening()
+
+    def wait_listening(self):
+        line = self.wait_log(r"event=listening addr=(\S+)", READY_TIMEOUT)
+        addr = re.search(r"addr=(\S+)", line).group(1)
+        host, _, port = addr.rpartition(":")
+        self.host = host.strip("[]")
+        self.port = int(port)
+
+    @property
+    def base(self):
+        host = "[%s]" % self.host if ":" in self.host else self.host
+        return "http://%s:%d" % (host, self.port)
+
+    def log_text(self):
+        with open(self.logfile.name, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def log_lines(self):
+        return self.log_text().splitlines()
+
+    def request_lines(self, endpoint=None):
+        found = []
+        for line in self.log_lines():
+            m = LOG_LINE.match(line)
+            if m and (endpoint is None or m.group("endpoint") == endpoint):
+                found.append(m)
+        return found
+
+    def wait_log(self, pattern, timeout=5.0, count=1):
+        """Waits until pattern has matched count lines; returns the last match's line."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while True:
+            matches = [l for l in self.log_lines() if regex.search(l)]
+            if len(matches) >= count:
+                return matches[count - 1]
+            if self.proc.poll() is not None and time.monotonic() > deadline - timeout + 0.5:
+                matches = [l for l in self.log_lines() if regex.search(l)]
+                if len(matches) >= count:
+                    return matches[count - 1]
+                raise AssertionError("process exited (%s) before log matched %r"
+                                     % (self.proc.returncode, pattern))
+            if time.monotonic() > deadline:
+                raise AssertionError("log never matched %r within %.1fs" % (pattern, timeout))
+            time.sleep(0.01)
+
+    def send(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=15.0):
+        """Stops the process (SIGCONT first, in case a test froze it); returns its status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        return self.proc.returncode
+
+    def dump(self, lines=40):
+        sys.stderr.write("---- %s (tail of stderr) ----\n" % " ".join(self.args[1:]))
+        for line in self.log_lines()[-lines:]:
+            sys.stderr.write(line + "\n")
+
+
+def request(port, path, method="GET", headers=None, host="127.0.0.1", timeout=10.0):
+    """One request on a new connection: (status, headers, body bytes)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request(method, path, headers=headers or {})
+        resp = conn.getresponse()
+        body = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
+    finally:
+        conn.close()
+
+
+def raw_exchange(port, data, timeout=5.0, host="127.0.0.1"):
+    """Sends raw bytes, returns everything read until the peer closes or timeout."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except (socket.timeout, ConnectionResetError):
+            pass
+        return b"".join(chunks)
+
+
+def compact(value):
+    """The JSON echosvc writes: compact, UTF-8, and a newline."""
+    return (json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+class FakeA:
+    """A stand-in for service A whose behaviour the test chooses.
+
+    mode: "500", "notjson", "echo5", "slow", "never", "reset", "drip", "huge", "ok".
+    """
+
+    def __init__(self, mode, delay=0.0):
+        self.mode = mode
+        self.delay = delay
+        self.accepted = 0
+        self.requests = []
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.port = self.sock.getsockname()[1]
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.stopping = threading.Event()
+        self.conns = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        self.sock.settimeout(0.1)
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            with self.lock:
+                self.accepted += 1
+                self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _read_request(self, conn):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+        line = data.split(b"\r\n", 1)[0].decode()
+        with self.lock:
+            self.requests.append(data)
+        return line
+
+    def _answer(self, conn, status, body, extra=b""):
+        head = ("HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                % (status, len(body))).encode()
+        conn.sendall(head + extra + b"\r\n" + body)
+
+    def _serve(self, conn):
+        conn.settimeout(30)
+        try:
+            while not self.stopping.is_set():
+                line = self._read_request(conn)
+                if line is None:
+                    return
+                mode = self.mode
+                if mode == "500":
+                    self._answer(conn, "500 Internal Server Error", b'{"error":"boom"}\n')
+                elif mode == "notjson":
+                    self._answer(conn, "200 OK", b"<html>hello</html>")
+                elif mode == "echo5":
+                    self._answer(conn, "200 OK", b'{"echo":5}\n')
+                elif mode in ("slow", "ok"):
+                    if self.delay:
+                        if self.stopping.wait(self.delay):
+                            return
+                    self._answer(conn, "200 OK", b'{"echo":"slow"}\n')
+                elif mode == "never":
+                    self.stopping.wait(60)
+                    return
+                elif mode == "reset":
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    conn.close()
+                    return
+                elif mode == "drip":
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+                    for _ in range(100):
+                        if self.stopping.wait(0.2):
+                            return
+                        conn.sendall(b" ")
+                elif mode == "huge":
+                    size = 10 * 1024 * 1024
+                    conn.sendall(("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n{\"echo\":\""
+                                  % size).encode())
+                    chunk = b"x" * 65536
+                    sent = 10
+                    while sent < size:
+                        conn.sendall(chunk)
+                        sent += len(chunk)
+                elif mode == "huge-chunked":
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    chunk = b"x" * 65536
+                    for _ in range(160):
+                        conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    conn.sendall(b"0\r\n\r\n")
+        except OSError:
+            return
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.stopping.set()
+        self.sock.close()
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.close()
+                except OSError:
+                    pass
+        self.thread.join(2)
+
+
+class TestCase(unittest.TestCase):
+    """Registers what a test starts and always stops it."""
+
+    def setUp(self):
+        self.services = []
+        self.fakes = []
+
+    def start(self, *args, **kwargs):
+        svc = Service(list(args), **kwargs)
+        self.services.append(svc)
+        return svc
+
+    def fake(self, mode, delay=0.0):
+        f = FakeA(mode, delay)
+        self.fakes.append(f)
+        return f
+
+    def tearDown(self):
+        failed = False
+        outcome = getattr(self, "_outcome", None)
+        if outcome is not None:
+            result = getattr(outcome, "result", None)
+            errors = list(getattr(result, "errors", [])) + list(getattr(result, "failures", []))
+            failed = any(t is self for t, _ in errors)
+        sanitizer_reports = []
+        for svc in self.services:
+            svc.stop()
+            text = svc.log_text()
+            if SANITIZER.search(text):
+                sanitizer_reports.append(svc)
+            if failed or svc in sanitizer_reports:
+                svc.dump(200 if svc in sanitizer_reports else 40)
+            try:
+                os.unlink(svc.logfile.name)
+            except OSError:
+                pass
+        for f in self.fakes:
+            f.close()
+        if sanitizer_reports:
+            raise AssertionError("sanitizer report in the stderr of: %s"
+                                 % ", ".join(" ".join(s.args[1:]) for s in sanitizer_reports))
+
+
+def main():
+    unittest.main(verbosity=2)

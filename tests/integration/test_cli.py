@@ -1,0 +1,105 @@
+"""The command line: help, version, --check-config, usage errors (2), start-up failures (1)."""
+import os
+import re
+import socket
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import BIN, TestCase, main, request  # noqa: E402
+
+OPTIONS = ["listen", "service-a", "timeout-ms", "connect-timeout-ms", "retries", "max-inflight",
+           "breaker-failures", "breaker-open-ms", "max-msg-bytes", "threads", "max-connections",
+           "drain-ms", "log-format"]
+
+
+def run(*args, env=None, timeout=10):
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ECHOSVC_")}
+    full_env.update(env or {})
+    return subprocess.run([BIN] + list(args), capture_output=True, timeout=timeout, env=full_env)
+
+
+class Cli(TestCase):
+    def test_version(self):
+        r = run("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout.decode(), r"^echosvc \d+\.\d+\.\d+\n$")
+
+    def test_help_lists_every_option_of_the_spec(self):
+        r = run("--help")
+        self.assertEqual(r.returncode, 0)
+        text = r.stdout.decode()
+        for command in ("serve-a", "serve-b", "up"):
+            self.assertIn(command, text)
+        for opt in OPTIONS:
+            self.assertIn("--" + opt + " ", text)
+            self.assertIn("ECHOSVC_" + opt.upper().replace("-", "_"), text)
+        r = run("serve-a", "--help")
+        self.assertEqual(r.returncode, 0)
+        self.assertNotIn("--timeout-ms", r.stdout.decode())
+
+    def test_check_config_sources(self):
+        r = run("serve-b", "--check-config", "--timeout-ms", "750",
+                env={"ECHOSVC_RETRIES": "2", "ECHOSVC_TIMEOUT_MS": "100"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        text = r.stdout.decode()
+        self.assertIn("timeout-ms = 750 (flag --timeout-ms)\n", text)
+        self.assertIn("retries = 2 (environment ECHOSVC_RETRIES)\n", text)
+        self.assertIn("service-a = http://127.0.0.1:8080 (default)\n", text)
+        self.assertIn("listen = 127.0.0.1:8081 (default)\n", text)
+        for opt in OPTIONS:
+            self.assertRegex(text, r"(?m)^%s = " % re.escape(opt))
+
+    def assertUsage(self, args, must_name, env=None):
+        r = run(*args, env=env)
+        err = r.stderr.decode()
+        self.assertEqual(r.returncode, 2, (args, err))
+        self.assertEqual(err.count("\n"), 1, err)
+        for word in must_name:
+            self.assertIn(word, err)
+        self.assertEqual(r.stdout, b"")
+
+    def test_usage_errors(self):
+        self.assertUsage(["serve-a", "--listen", "127.0.0.1:70000"], ["--listen", "127.0.0.1:70000"])
+        self.assertUsage(["serve-b", "--service-a", "ftp://x"], ["--service-a", "ftp://x", "http://"])
+        self.assertUsage(["serve-b", "--service-a", "http://a:1/x"], ["--service-a", "http://a:1/x"])
+        self.assertUsage(["serve-b", "--timeout-ms", "soon"], ["--timeout-ms", "soon", "number"])
+        self.assertUsage(["serve-b", "--retries", "-1"], ["--retries", "-1"])
+        self.assertUsage(["serve-a", "--log-format", "xml"], ["--log-format", "xml", "text or json"])
+        self.assertUsage(["serve-a", "--threads"], ["--threads", "missing"])
+        self.assertUsage(["serve-a", "--bogus", "1"], ["--bogus"])
+        self.assertUsage(["serve-a", "--timeout-ms", "5"], ["--timeout-ms", "serve-a"])
+        self.assertUsage(["launch"], ["launch"])
+        self.assertUsage([], ["command"])
+        self.assertUsage(["serve-a"], ["ECHOSVC_MAX_CONNECTIONS", "lots"],
+                         env={"ECHOSVC_MAX_CONNECTIONS": "lots"})
+
+    def test_port_in_use_exits_1(self):
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen(1)
+            port = holder.getsockname()[1]
+            r = run("serve-a", "--listen", "127.0.0.1:%d" % port)
+        err = r.stderr.decode()
+        self.assertEqual(r.returncode, 1, err)
+        self.assertEqual(err.count("\n"), 1, err)
+        self.assertIn("listen 127.0.0.1:%d: Address already in use" % port, err)
+
+    def test_address_not_available_exits_1(self):
+        r = run("serve-a", "--listen", "192.0.2.1:0")  # TEST-NET-1: not on this host
+        err = r.stderr.decode()
+        self.assertEqual(r.returncode, 1, err)
+        self.assertIn("listen 192.0.2.1:0: Cannot assign requested address", err)
+
+    def test_env_beats_default_flag_beats_env(self):
+        env = {"ECHOSVC_MAX_MSG_BYTES": "2", "ECHOSVC_LISTEN": "127.0.0.1:1"}
+        a = self.start("serve-a", env=env)  # the harness's --listen flag beats the env
+        self.assertEqual(request(a.port, "/echo?msg=ab")[0], 200)
+        self.assertEqual(request(a.port, "/echo?msg=abc")[0], 414)
+        a = self.start("serve-a", "--max-msg-bytes", "1", env=env)
+        self.assertEqual(request(a.port, "/echo?msg=a")[0], 200)
+        self.assertEqual(request(a.port, "/echo?msg=ab")[0], 414)
+
+
+if __name__ == "__main__":
+    main()

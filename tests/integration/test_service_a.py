@@ -1,0 +1,190 @@
+"""Service A end to end: the spec's A table and bad-input table, byte for byte."""
+import json
+import os
+import re
+import socket
+import sys
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import TestCase, compact, main, raw_exchange, request  # noqa: E402
+
+
+class ServiceA(TestCase):
+    def setUp(self):
+        super().setUp()
+        self.a = self.start("serve-a")
+
+    def get(self, path, **kw):
+        return request(self.a.port, path, **kw)
+
+    def echo(self, raw_query_value):
+        status, _, body = self.get("/echo?msg=" + raw_query_value)
+        self.assertEqual(status, 200, body)
+        return body
+
+    def test_seed_health_and_echo(self):
+        status, headers, body = self.get("/health")
+        self.assertEqual((status, body), (200, b'{"status":"ok"}\n'))
+        self.assertEqual(headers["content-type"], "application/json")
+        self.assertRegex(headers["x-request-id"], r"^[0-9a-f]{32}$")
+        status, headers, body = self.get("/echo?msg=test")
+        self.assertEqual((status, body), (200, b'{"echo":"test"}\n'))
+        line = self.a.wait_log(r"endpoint=/echo ")
+        self.assertRegex(line, r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d service=A endpoint=/echo "
+                               r"status=ok latency_ms=\d+ code=200 request_id=[0-9a-f]{32}$")
+        self.assertIn("request_id=" + headers["x-request-id"], line)
+
+    def test_head_like_get_without_body(self):
+        _, get_headers, get_body = self.get("/echo?msg=hello")
+        status, headers, body = self.get("/echo?msg=hello", method="HEAD")
+        self.assertEqual((status, body), (200, b""))
+        self.assertEqual(headers["content-length"], str(len(get_body)))
+        status, _, body = self.get("/health", method="HEAD")
+        self.assertEqual((status, body), (200, b""))
+
+    def test_missing_msg(self):
+        for path in ("/echo", "/echo?", "/echo?other=1", "/echo?msgx=1"):
+            status, _, body = self.get(path)
+            self.assertEqual((status, body), (400, b'{"error":"missing query parameter: msg"}\n'), path)
+        self.a.wait_log(r'status=error error="missing query parameter: msg" .*code=400')
+
+    def test_empty_msg(self):
+        self.assertEqual(self.echo(""), b'{"echo":""}\n')
+        status, _, body = self.get("/echo?msg")
+        self.assertEqual((status, body), (200, b'{"echo":""}\n'))
+        status, _, body = self.get("/echo?a=1&msg&b=2")
+        self.assertEqual((status, body), (200, b'{"echo":""}\n'))
+
+    def test_plus_is_space_and_percent_2b_is_plus(self):
+        self.assertEqual(self.echo("a+b%2Bc"), b'{"echo":"a b+c"}\n')
+
+    def test_first_msg_wins_and_encoded_key(self):
+        self.assertEqual(self.echo("one&msg=two"), b'{"echo":"one"}\n')
+        status, _, body = self.get("/echo?m%73g=key")
+        self.assertEqual((status, body), (200, b'{"echo":"key"}\n'))
+
+    def test_msg_length_limit(self):
+        at_limit = "%41" * 4096  # 4096 bytes decoded, a URL three times longer
+        body = self.echo(at_limit)
+        self.assertEqual(body, compact({"echo": "A" * 4096}))
+        status, _, body = self.get("/echo?msg=" + "%41" * 4097)
+        self.assertEqual(status, 414)
+        self.assertIn("4096", json.loads(body)["error"])
+        status, _, body = self.get("/echo?msg=" + "x" * 5000)
+        self.assertEqual(status, 414)
+
+    def test_msg_limit_is_configurable(self):
+        small = self.start("serve-a", "--max-msg-bytes", "3")
+        self.assertEqual(request(small.port, "/echo?msg=abc")[0], 200)
+        status, _, body = request(small.port, "/echo?msg=abcd")
+        self.assertEqual(status, 414)
+        self.assertIn("3 bytes", json.loads(body)["error"])
+
+    def test_nul_byte_refused_whole(self):
+        status, _, body = self.get("/echo?msg=a%00b")
+        self.assertEqual(status, 400)
+        self.assertIn("NUL", json.loads(body)["error"])
+
+    def test_invalid_utf8_repaired(self):
+        cases = {
+            "%FF": "\ufffd",
+            "a%80b": "a\ufffdb",
+            "%E2%82": "\ufffd",
+            "%E2%82%41": "\ufffdA",
+            "%C0%AF": "\ufffd\ufffd",
+            "%ED%A0%80": "\ufffd\ufffd\ufffd",
+            "%F0%9F%98": "\ufffd",
+            "%61%F1%80%80%E1%80%C2%62%80%63%80%BF%64":
+                "a\ufffd\ufffd\ufffdb\ufffdc\ufffd\ufffdd",
+        }
+        for raw, want in cases.items():
+            body = self.echo(raw)
+            body.decode("utf-8")  # valid UTF-8, or this raises
+            self.assertEqual(body, compact({"echo": want}), raw)
+            # Python's own "replace" agrees, as the spec says it should
+            self.assertEqual(urllib.parse.unquote_to_bytes(raw).decode("utf-8", "replace"), want)
+
+    def test_unusual_valid_utf8_echoed_exactly(self):
+        msgs = ['say "hi"', "back\\slash", "tab\tnew\nline\r", "\x01\x1f\x7f", "a&b#c+d%e",
+                "😀 émoji ✓", "<script>", "'", "/?=&", " leading and trailing "]
+        for msg in msgs:
+            body = self.echo(urllib.parse.quote(msg, safe=""))
+            self.assertEqual(body, compact({"echo": msg}), msg)
+            self.assertEqual(json.loads(body)["echo"], msg)
+
+    def test_unknown_path_and_method(self):
+        for method in ("GET", "POST", "DELETE"):
+            status, headers, body = self.get("/nope", method=method)
+            self.assertEqual((status, body), (404, b'{"error":"not found"}\n'), method)
+            self.assertIn("x-request-id", headers)
+        for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
+            for path in ("/echo?msg=x", "/health"):
+                status, headers, body = self.get(path, method=method)
+                self.assertEqual((status, body), (405, b'{"error":"method not allowed"}\n'))
+                self.assertEqual(headers["allow"], "GET, HEAD")
+
+    def test_request_id_kept_or_replaced(self):
+        _, headers, _ = self.get("/health", headers={"X-Request-Id": "client-id_1.2:3"})
+        self.assertEqual(headers["x-request-id"], "client-id_1.2:3")
+        self.a.wait_log(r"request_id=client-id_1\.2:3$")
+        for bad in ("x" * 129, "has space", "semi;colon", "q\"uote"):
+            _, headers, _ = self.get("/health", headers={"X-Request-Id": bad})
+            self.assertRegex(headers["x-request-id"], r"^[0-9a-f]{32}$", bad)
+        _, headers, _ = self.get("/health", headers={"X-Request-Id": "y" * 128})
+        self.assertEqual(headers["x-request-id"], "y" * 128)
+
+    def test_log_cannot_be_forged(self):
+        status, _, _ = self.get("/x%0A2026/01/01%2000:00:00%20service=A%20endpoint=/echo")
+        self.assertEqual(status, 404)
+        self.get("/a%20b%22c=d")
+        self.a.wait_log(r"code=404", count=2)
+        lines = self.a.log_lines()
+        self.assertFalse([l for l in lines if l.startswith("2026/01/01 00:00:00")], lines)
+        self.assertTrue([l for l in lines if 'endpoint="/x\\n2026/01/01 00:00:00 service=A endpoint=/echo"' in l])
+        self.assertTrue([l for l in lines if 'endpoint="/a b\\"c=d"' in l])
+        for line in lines:
+            self.assertRegex(line, r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d service=A ")
+
+    def test_keep_alive(self):
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.a.port, timeout=5)
+        try:
+            for i in range(5):
+                conn.request("GET", "/echo?msg=%d" % i)
+                resp = conn.getresponse()
+                self.assertEqual(resp.read(), compact({"echo": str(i)}))
+                self.assertNotEqual(resp.getheader("Connection"), "close")
+        finally:
+            conn.close()
+
+    def test_malformed_http_and_abuse_do_not_hurt(self):
+        reply = raw_exchange(self.a.port, b"GARBAGE\r\n\r\n")
+        self.assertTrue(reply == b"" or re.match(rb"HTTP/1\.[01] 4\d\d", reply), reply[:80])
+        reply = raw_exchange(self.a.port, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: "
+                             + b"a" * 200000 + b"\r\n\r\n")
+        self.assertTrue(reply == b"" or re.match(rb"HTTP/1\.[01] 4\d\d", reply), reply[:80])
+        idle = [socket.create_connection(("127.0.0.1", self.a.port)) for _ in range(50)]
+        half = socket.create_connection(("127.0.0.1", self.a.port))
+        half.sendall(b"GET /echo?msg=slow HTTP/1.1\r\nHost: x\r\n")
+        try:
+            status, _, body = self.get("/health", timeout=2)
+            self.assertEqual((status, body), (200, b'{"status":"ok"}\n'))
+        finally:
+            for s in idle + [half]:
+                s.close()
+
+    def test_ipv6_listen(self):
+        try:
+            with socket.socket(socket.AF_INET6) as probe:
+                probe.bind(("::1", 0))
+        except OSError:
+            self.skipTest("no IPv6 loopback here")
+        a6 = self.start("serve-a", listen="[::1]:0")
+        self.assertEqual(a6.host, "::1")
+        status, _, body = request(a6.port, "/echo?msg=v6", host="::1")
+        self.assertEqual((status, body), (200, b'{"echo":"v6"}\n'))
+
+
+if __name__ == "__main__":
+    main()

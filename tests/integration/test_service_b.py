@@ -1,0 +1,185 @@
+"""Service B end to end: the seed's success and failure story, A's bad answers, tracing."""
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Service, TestCase, compact, main, request  # noqa: E402
+
+
+def ok_body(msg):
+    return compact({"service_a": {"echo": msg}, "service_b": "ok"})
+
+
+class ServiceB(TestCase):
+    def pair(self, *b_args):
+        a = self.start("serve-a")
+        b = self.start("serve-b", "--service-a", a.base, *b_args)
+        return a, b
+
+    def call(self, b, msg_raw, **kw):
+        return request(b.port, "/call-echo?msg=" + msg_raw, **kw)
+
+    def test_seed_success(self):
+        a, b = self.pair()
+        status, headers, body = self.call(b, "hello")
+        self.assertEqual((status, body), (200, b'{"service_a":{"echo":"hello"},"service_b":"ok"}\n'))
+        self.assertEqual(headers["content-type"], "application/json")
+        line = b.wait_log(r"endpoint=/call-echo ")
+        self.assertRegex(line, r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d service=B endpoint=/call-echo "
+                               r"status=ok latency_ms=\d+ code=200 request_id=")
+        status, _, body = request(b.port, "/health")
+        self.assertEqual((status, body), (200, b'{"status":"ok"}\n'))
+
+    def test_request_id_travels_to_a(self):
+        a, b = self.pair()
+        _, headers, _ = self.call(b, "trace", headers={"X-Request-Id": "trace-42"})
+        self.assertEqual(headers["x-request-id"], "trace-42")
+        a.wait_log(r"endpoint=/echo .*request_id=trace-42$")
+        b.wait_log(r"endpoint=/call-echo .*request_id=trace-42$")
+        _, headers, _ = self.call(b, "fresh")
+        rid = headers["x-request-id"]
+        self.assertRegex(rid, r"^[0-9a-f]{32}$")
+        a.wait_log(r"request_id=%s$" % rid)
+
+    def test_seed_failure_and_recovery(self):
+        a, b = self.pair()
+        port = a.port
+        self.assertEqual(a.stop(), 0)
+        status, _, body = self.call(b, "hello")
+        want = ('{"error":"Get \\"http://127.0.0.1:%d/echo?msg=hello\\": connection refused",'
+                '"service_a":"unavailable","service_b":"ok"}\n' % port).encode()
+        self.assertEqual((status, body), (503, want))
+        line = b.wait_log(r"code=503")
+        self.assertIn('status=error error="Get \\"http://127.0.0.1:%d/echo?msg=hello\\": '
+                      'connection refused" latency_ms=' % port, line)
+        self.assertEqual(request(b.port, "/health")[0], 200)
+        self.start("serve-a", listen="127.0.0.1:%d" % port)
+        status, _, body = self.call(b, "hello")
+        self.assertEqual((status, body), (200, ok_body("hello")))
+
+    def test_bad_input_never_reaches_a(self):
+        a, b = self.pair()
+        status, _, body = request(b.port, "/call-echo")
+        self.assertEqual((status, body), (400, b'{"error":"missing query parameter: msg"}\n'))
+        status, _, _ = self.call(b, "x" * 4097)
+        self.assertEqual(status, 414)
+        status, _, _ = self.call(b, "%00")
+        self.assertEqual(status, 400)
+        status, _, body = request(b.port, "/call-echo", method="POST")
+        self.assertEqual((status, body), (405, b'{"error":"method not allowed"}\n'))
+        status, _, body = request(b.port, "/echo?msg=x")
+        self.assertEqual((status, body), (404, b'{"error":"not found"}\n'))
+        self.call(b, "sentinel")
+        a.wait_log(r"endpoint=/echo ")
+        self.assertEqual(len(a.request_lines("/echo")), 1)  # only the sentinel
+
+    def test_every_byte_round_trips(self):
+        a, b = self.pair()
+        for msg in ["a&b=c", "#frag", "1+1=2", "100%", "sp ace", "quo\"te", "back\\slash",
+                    "ctl\x01\x1f\x7f\n\t", "😀 é ✓", "", "/?&#=+%"]:
+            status, _, body = self.call(b, urllib.parse.quote(msg, safe=""))
+            self.assertEqual((status, body), (200, ok_body(msg)), msg)
+        status, _, body = self.call(b, "a+b%2Bc")
+        self.assertEqual(body, ok_body("a b+c"))
+        status, _, body = self.call(b, "%FF%E2%82")
+        self.assertEqual(body, ok_body("\ufffd\ufffd"))
+        status, _, body = self.call(b, "%41" * 4096)
+        self.assertEqual((status, body), (200, ok_body("A" * 4096)))
+
+    def test_head_calls_a(self):
+        a, b = self.pair()
+        status, headers, body = request(b.port, "/call-echo?msg=head", method="HEAD")
+        self.assertEqual((status, body), (200, b""))
+        self.assertEqual(headers["content-length"], str(len(ok_body("head"))))
+        a.wait_log(r"endpoint=/echo ")
+
+    def fake_case(self, mode, want_status, cause, delay=0.0, timeout_ms=1000):
+        fake = self.fake(mode, delay)
+        b = self.start("serve-b", "--service-a", fake.base, "--timeout-ms", str(timeout_ms))
+        started = time.monotonic()
+        status, _, body = self.call(b, "hello", timeout=10)
+        elapsed = time.monotonic() - started
+        self.assertEqual(status, want_status, body)
+        doc = json.loads(body)
+        self.assertEqual(doc["service_a"], "unavailable")
+        self.assertEqual(doc["service_b"], "ok")
+        self.assertEqual(doc["error"], 'Get "%s/echo?msg=hello": %s' % (fake.base, cause))
+        self.assertLess(elapsed, timeout_ms / 1000 + 0.5)
+        return b
+
+    def test_a_answers_500(self):
+        self.fake_case("500", 502, "HTTP 500")
+
+    def test_a_answers_not_json(self):
+        self.fake_case("notjson", 502, "answer is not JSON")
+
+    def test_a_answers_echo_not_string(self):
+        self.fake_case("echo5", 502, 'answer has no string "echo"')
+
+    def test_a_answers_too_slowly(self):
+        self.fake_case("slow", 504, "timeout after 1000 ms", delay=3.0)
+
+    def test_a_never_answers(self):
+        self.fake_case("never", 504, "timeout after 1000 ms")
+
+    def test_a_frozen_health_stays_fast(self):
+        a, b = self.pair("--timeout-ms", "20000")
+        a.send(signal.SIGSTOP)
+        try:
+            pool = ThreadPoolExecutor(max_workers=200)
+            futures = [pool.submit(self.call, b, "p%d" % i, timeout=30) for i in range(200)]
+            deadline = time.monotonic() + 10
+            while True:
+                _, _, metrics = request(b.port, "/metrics")
+                m = re.search(rb"^echosvc_upstream_inflight\{[^}]*\} (\d+)$", metrics, re.M)
+                if int(m.group(1)) >= 200 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            self.assertEqual(int(m.group(1)), 200)
+            for _ in range(20):
+                started = time.monotonic()
+                status, _, body = request(b.port, "/health", timeout=5)
+                self.assertEqual((status, body), (200, b'{"status":"ok"}\n'))
+                self.assertLess(time.monotonic() - started, 0.1)
+        finally:
+            a.send(signal.SIGCONT)
+        results = [f.result() for f in futures]
+        pool.shutdown()
+        self.assertEqual([r[0] for r in results], [200] * 200)
+
+    def test_2000_unique_messages_at_50_concurrent(self):
+        a, b = self.pair()
+
+        def one(i):
+            msg = "m-%d-%s" % (i, "é&+" * (i % 4))
+            status, _, body = self.call(b, urllib.parse.quote(msg, safe=""), timeout=30)
+            return status, body, msg
+
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            results = list(pool.map(one, range(2000)))
+        for status, body, msg in results:
+            self.assertEqual((status, body), (200, ok_body(msg)))
+        b.wait_log(r"endpoint=/call-echo ", count=2000)
+        a.wait_log(r"endpoint=/echo ", count=2000)
+        b_lines = b.request_lines("/call-echo")
+        a_lines = a.request_lines("/echo")
+        self.assertEqual(len(b_lines), 2000)
+        self.assertEqual(len(a_lines), 2000)
+        # every line whole: each non-event line parses as a request line
+        for svc in (a, b):
+            for line in svc.log_lines():
+                if "event=" not in line:
+                    self.assertRegex(line, r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d service=[AB] endpoint=")
+        self.assertEqual(sorted(m.group("request_id") for m in a_lines),
+                         sorted(m.group("request_id") for m in b_lines))
+
+
+if __name__ == "__main__":
+    main()

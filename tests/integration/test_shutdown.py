@@ -1,0 +1,131 @@
+"""Shutdown: SIGTERM/SIGINT drain the requests in flight, log event=shutdown, exit 0."""
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import TestCase, compact, main, request  # noqa: E402
+
+
+def in_progress(svc):
+    _, _, body = request(svc.port, "/metrics")
+    m = re.search(rb"^echosvc_requests_in_progress\{[^}]*\} (\d+)$", body, re.M)
+    return int(m.group(1)) - 1  # the scrape itself is in progress
+
+
+def wait_in_progress(svc, n, timeout=10):
+    deadline = time.monotonic() + timeout
+    while in_progress(svc) < n:
+        if time.monotonic() > deadline:
+            raise AssertionError("never saw %d requests in progress" % n)
+        time.sleep(0.01)
+
+
+class Shutdown(TestCase):
+    def test_idle_sigterm_and_sigint(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            a = self.start("serve-a")
+            self.assertEqual(a.stop(sig), 0)
+            self.assertTrue(a.log_lines()[-1].endswith("service=A event=shutdown"), a.log_lines())
+
+    def test_request_in_flight_finishes(self):
+        a = self.start("serve-a", "--drain-ms", "5000")
+        s = socket.create_connection(("127.0.0.1", a.port), timeout=10)
+        try:
+            s.sendall(b"GET /echo?msg=late HTTP/1.1\r\nHost: x\r\n")  # headers not finished
+            wait_in_progress(a, 1)
+            a.send(signal.SIGTERM)
+            a.wait_log(r"event=draining")
+            with self.assertRaises(OSError):  # no longer accepting
+                request(a.port, "/health", timeout=1)
+            s.sendall(b"\r\n")
+            reply = b""
+            while b'{"echo":"late"}\n' not in reply:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+        finally:
+            s.close()
+        self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply)
+        self.assertIn(b'{"echo":"late"}\n', reply)
+        self.assertEqual(a.proc.wait(10), 0)
+        self.assertTrue(a.log_lines()[-1].endswith("event=shutdown"))
+
+    def test_drain_gives_up_after_drain_ms(self):
+        a = self.start("serve-a", "--drain-ms", "300")
+        s = socket.create_connection(("127.0.0.1", a.port), timeout=10)
+        try:
+            s.sendall(b"GET /echo?msg=never HTTP/1.1\r\nHost: x\r\n")
+            wait_in_progress(a, 1)
+            started = time.monotonic()
+            a.send(signal.SIGTERM)
+            self.assertEqual(a.proc.wait(10), 0)
+            self.assertLess(time.monotonic() - started, 5)
+        finally:
+            s.close()
+
+    def test_second_signal_exits_at_once(self):
+        a = self.start("serve-a", "--drain-ms", "60000")
+        s = socket.create_connection(("127.0.0.1", a.port), timeout=10)
+        try:
+            s.sendall(b"GET /echo?msg=stuck HTTP/1.1\r\nHost: x\r\n")
+            wait_in_progress(a, 1)
+            a.send(signal.SIGTERM)
+            a.wait_log(r"event=draining")
+            a.send(signal.SIGTERM)
+            status = a.proc.wait(10)
+        finally:
+            s.close()
+        self.assertNotEqual(status, 0)
+
+    def test_b_drains_calls_pending_on_slow_a(self):
+        fake = self.fake("slow", delay=1.0)
+        b = self.start("serve-b", "--service-a", fake.base, "--drain-ms", "5000")
+        results = []
+
+        def call(i):
+            results.append(request(b.port, "/call-echo?msg=%d" % i, timeout=20))
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        wait_in_progress(b, 20)
+        b.send(signal.SIGTERM)
+        for t in threads:
+            t.join(20)
+        self.assertEqual(b.proc.wait(10), 0)
+        self.assertEqual(len(results), 20)
+        for status, _, body in results:
+            self.assertEqual((status, body), (200, compact({"service_a": {"echo": "slow"},
+                                                           "service_b": "ok"})))
+        self.assertTrue(b.log_lines()[-1].endswith("service=B event=shutdown"))
+
+    def test_b_fails_calls_left_after_drain_ms(self):
+        fake = self.fake("never")
+        b = self.start("serve-b", "--service-a", fake.base, "--drain-ms", "200",
+                       "--timeout-ms", "30000")
+        results = []
+
+        def call():
+            results.append(request(b.port, "/call-echo?msg=x", timeout=20))
+
+        threads = [threading.Thread(target=call) for _ in range(5)]
+        for t in threads:
+            t.start()
+        wait_in_progress(b, 5)
+        b.send(signal.SIGTERM)
+        for t in threads:
+            t.join(20)
+        self.assertEqual(b.proc.wait(10), 0)
+        self.assertEqual([r[0] for r in results], [503] * 5)
+        for _, _, body in results:
+            self.assertIn(b"shutting down", body)
+
+
+if __name__ == "__main__":
+    main()
