@@ -45,6 +45,7 @@ enum config_option_id {
 	CONFIG_MAX_MSG_BYTES,
 	CONFIG_THREADS,
 	CONFIG_MAX_CONNECTIONS,
+	CONFIG_MAX_CONNECTIONS_PER_IP,
 	CONFIG_DRAIN_MS,
 	CONFIG_LOG_FORMAT,
 	CONFIG_OPTION_COUNT
@@ -80,6 +81,7 @@ struct config {
 	unsigned max_msg_bytes;
 	unsigned threads;           /* 0 is resolved to the CPU count */
 	unsigned max_connections;
+	unsigned max_connections_per_ip; /* 0: only max_connections applies */
 	unsigned drain_ms;
 	enum config_log_format log_format;
 	enum config_source source[CONFIG_OPTION_COUNT];

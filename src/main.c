@@ -1,6 +1,7 @@
 /* main.c - echosvc's entry: parse the command line, run the chosen role. */
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 
 #include "config.h"
 #include "log.h"
@@ -8,6 +9,20 @@
 #include "serve_b.h"
 #include "up.h"
 #include "version.h"
+
+/* Each client connection and, in B, each call to A holds a descriptor:
+ * --max-connections 1024 with as many calls in flight needs more than the
+ * usual soft limit of 1024. Raise it to the hard limit, as nginx does with
+ * worker_rlimit_nofile. */
+static void raise_file_limit(void)
+{
+	struct rlimit limit;
+
+	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+		limit.rlim_cur = limit.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &limit);
+	}
+}
 
 int main(int argc, char **argv)
 {
@@ -35,6 +50,7 @@ int main(int argc, char **argv)
 	 * the roles take these signals with sigwait() in one place. A peer that
 	 * closes early must not kill the process either. */
 	signal(SIGPIPE, SIG_IGN);
+	raise_file_limit();
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGTERM);

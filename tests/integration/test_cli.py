@@ -10,7 +10,7 @@ from harness import BIN, TestCase, main, request  # noqa: E402
 
 OPTIONS = ["listen", "service-a", "timeout-ms", "connect-timeout-ms", "retries", "max-inflight",
            "breaker-failures", "breaker-open-ms", "max-msg-bytes", "threads", "max-connections",
-           "drain-ms", "log-format"]
+           "drain-ms", "log-format", "max-connections-per-ip"]
 
 
 def run(*args, env=None, timeout=10):
