@@ -42,6 +42,8 @@ static atomic_uint next_shard;
 static _Thread_local struct shard *my_shard;
 static atomic_int upstream_inflight;
 static atomic_uint requests_active;
+static atomic_uint_fast64_t connections_accepted;
+static atomic_int connections_open;
 
 static const char *service_name = "?";
 static const char *const *endpoint_names;
@@ -100,6 +102,13 @@ void metrics_requests_active_add(int delta)
 {
 	/* release: the drain's acquire load sees the request's work done */
 	atomic_fetch_add_explicit(&requests_active, (unsigned)delta, memory_order_release);
+}
+
+void metrics_connection_observe(int delta)
+{
+	if (delta > 0)
+		atomic_fetch_add_explicit(&connections_accepted, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&connections_open, delta, memory_order_relaxed);
 }
 
 unsigned metrics_requests_active(void)
@@ -240,6 +249,15 @@ int metrics_render(struct buffer *out)
 		"# TYPE echosvc_requests_in_progress gauge\n"
 		"echosvc_requests_in_progress{service=\"%s\"} %u\n",
 		service_name, metrics_requests_active());
+	rc |= buffer_printf(out,
+		"# HELP echosvc_connections_accepted_total Client connections accepted.\n"
+		"# TYPE echosvc_connections_accepted_total counter\n"
+		"echosvc_connections_accepted_total{service=\"%s\"} %llu\n"
+		"# HELP echosvc_connections_open Client connections open now.\n"
+		"# TYPE echosvc_connections_open gauge\n"
+		"echosvc_connections_open{service=\"%s\"} %d\n",
+		service_name, (unsigned long long)atomic_load(&connections_accepted), service_name,
+		atomic_load(&connections_open));
 	rc |= buffer_printf(out,
 		"# HELP echosvc_build_info Version of the running echosvc.\n"
 		"# TYPE echosvc_build_info gauge\n"

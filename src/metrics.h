@@ -40,6 +40,9 @@ void metrics_request_observe(size_t endpoint, unsigned code, uint64_t elapsed_ns
  * when its answer is sent. The drain waits for it to reach 0. Any thread. */
 void metrics_requests_active_add(int delta);
 
+/* Counts a client connection opened (+1) or closed (-1). Any thread. */
+void metrics_connection_observe(int delta);
+
 /* Requests in progress now. Any thread. */
 unsigned metrics_requests_active(void);
 

@@ -171,6 +171,13 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 	metrics_requests_active_add(-1);
 }
 
+/* MHD_OPTION_NOTIFY_CONNECTION: counts connections, for keep-alive checks. */
+static void connection_changed(void *cls, struct MHD_Connection *connection, void **socket_context,
+			       enum MHD_ConnectionNotificationCode code)
+{
+	metrics_connection_observe(code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
 static void reply_content(struct server_request *req, unsigned status, const char *content_type,
 			  const char *body, size_t len, const char *error, size_t error_len,
 			  const char *allow)
@@ -502,6 +509,7 @@ struct server *server_start(const struct server_options *options, char *error,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
 		MHD_OPTION_URI_LOG_CALLBACK, uri_started, srv,
 		MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, connection_changed, srv,
 		MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		config_format_address(&cfg->listen, shown, sizeof(shown));
