@@ -52,8 +52,10 @@ class Service:
             self.wait_listening()
 
     def wait_listening(self):
-        line = self.wait_log(r"event=listening addr=(\S+)", READY_TIMEOUT)
-        addr = re.search(r"addr=(\S+)", line).group(1)
+        pattern = r'event=listening addr=(\S+)|"event":"listening","addr":"([^"]+)"'
+        line = self.wait_log(pattern, READY_TIMEOUT)
+        m = re.search(pattern, line)
+        addr = m.group(1) or m.group(2)
         host, _, port = addr.rpartition(":")
         self.host = host.strip("[]")
         self.port = int(port)
