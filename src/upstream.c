@@ -269,19 +269,41 @@ static void easy_put(struct upstream *up, CURL *easy)
 		curl_easy_cleanup(easy);
 }
 
-/* Picks the next replica, round-robin, whose breaker lets a call through. */
-static int replica_pick(struct upstream *up, uint64_t now)
+static bool replica_allow(struct upstream *up, size_t index, uint64_t now)
 {
-	for (size_t tried = 0; tried < up->replica_count; tried++) {
-		size_t index = atomic_fetch_add_explicit(&up->next_replica, 1,
-							 memory_order_relaxed) % up->replica_count;
-		struct replica *r = &up->replicas[index];
+	struct replica *r = &up->replicas[index];
 
-		if (breaker_allow(&r->breaker, now)) {
-			atomic_store_explicit(&r->open, breaker_is_open(&r->breaker),
-					      memory_order_relaxed);
+	if (!breaker_allow(&r->breaker, now))
+		return false;
+	atomic_store_explicit(&r->open, breaker_is_open(&r->breaker), memory_order_relaxed);
+	return true;
+}
+
+/*
+ * A first attempt goes round-robin, skipping open circuits by taking the
+ * next turn (so the load of a skipped replica spreads evenly). A retry goes
+ * to the replicas after the one that failed, or the same one when there is
+ * only one. Returns the replica's index, or -1 when every circuit is open.
+ */
+static int replica_choose(struct upstream *up, const struct upstream_call *call)
+{
+	size_t n = up->replica_count;
+	uint64_t now = now_ms();
+
+	for (size_t tried = 0; tried < n; tried++) {
+		size_t index;
+
+		if (call->last.status == 0)
+			index = atomic_fetch_add_explicit(&up->next_replica, 1,
+							  memory_order_relaxed) % n;
+		else if (n == 1)
+			index = call->replica;
+		else if (tried == n - 1)
+			break; /* every other replica was tried */
+		else
+			index = (call->replica + 1 + tried) % n;
+		if (replica_allow(up, index, now))
 			return (int)index;
-		}
 	}
 	return -1;
 }
@@ -289,7 +311,7 @@ static int replica_pick(struct upstream *up, uint64_t now)
 static void attempt_start(struct upstream *up, struct upstream_call *call)
 {
 	const struct config *cfg = up->cfg;
-	int replica = replica_pick(up, now_ms());
+	int replica = replica_choose(up, call);
 	CURL *easy;
 
 	if (replica < 0) {
