@@ -18,9 +18,13 @@ import time
 import unittest
 
 BIN = os.environ.get("ECHOSVC_BIN", "build/src/echosvc")
-READY_TIMEOUT = 10.0
+# A command to run echosvc under, e.g. valgrind (see tests/meson.build).
+WRAPPER = os.environ.get("ECHOSVC_WRAPPER", "").split()
+READY_TIMEOUT = 60.0 if WRAPPER else 10.0
 # What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer print.
-SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error: |SUMMARY: \w+Sanitizer")
+SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error: |SUMMARY: \w+Sanitizer"
+                       r"|==\d+== (Invalid|Conditional|Syscall param|Mismatched)"
+                       r"|==\d+== +definitely lost")
 LOG_LINE = re.compile(
     r'^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d service=(?P<service>[AB]) '
     r'endpoint=(?P<endpoint>\S+|"(?:[^"\\]|\\.)*") status=(?P<status>ok|error)'
@@ -38,7 +42,7 @@ class Service:
     """One echosvc process with its stderr captured in a file."""
 
     def __init__(self, args, env=None, listen="127.0.0.1:0", wait=True):
-        self.args = [BIN] + list(args)
+        self.args = WRAPPER + [BIN] + list(args)
         if listen is not None:
             self.args += ["--listen", listen]
         self.logfile = tempfile.NamedTemporaryFile(prefix="echosvc-", suffix=".log", delete=False)
