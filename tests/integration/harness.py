@@ -24,7 +24,7 @@ READY_TIMEOUT = 60.0 if WRAPPER else 10.0
 # What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer print.
 SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error: |SUMMARY: \w+Sanitizer"
                        r"|==\d+== (Invalid|Conditional|Syscall param|Mismatched)"
-                       r"|==\d+== +definitely lost")
+                       r"|==\d+== .* are definitely lost")
 LOG_LINE = re.compile(
     r'^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d service=(?P<service>[AB]) '
     r'endpoint=(?P<endpoint>\S+|"(?:[^"\\]|\\.)*") status=(?P<status>ok|error)'
