@@ -2,8 +2,11 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -207,11 +210,155 @@ static void line_begin(struct line *line)
 		line_printf(line, "%s service=%s", now->text, log_service);
 }
 
-static void line_end(struct line *line)
+static void line_finish(struct line *line)
 {
 	if (log_format == CONFIG_LOG_JSON)
 		line_printf(line, "}");
 	line->text[line->len++] = '\n';
+}
+
+/*
+ * Batching. Each thread that logs requests appends whole lines to its own
+ * buffer; a buffer goes out with one write() when the next line would not
+ * fit, and a flusher thread writes every buffer out every FLUSH_MS. A batch
+ * is at most PIPE_BUF bytes of whole lines, so it is as atomic as one line:
+ * lines never interleave. This saves one system call per request, a third of
+ * what answering one costs. The price: a line may appear up to FLUSH_MS late.
+ */
+#define FLUSH_MS 20
+
+struct batch {
+	pthread_mutex_t lock;   /* the owner thread and the flusher */
+	size_t len;
+	struct batch *next;     /* in batches, under batches_lock */
+	char data[LOG_LINE_MAX];
+};
+
+static pthread_mutex_t batches_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct batch *batches;
+static _Thread_local struct batch *my_batch;
+static atomic_bool batching;
+static pthread_t flusher;
+static pthread_mutex_t flusher_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t flusher_wake = PTHREAD_COND_INITIALIZER;
+static bool flusher_stop;
+
+/* Writes out b's lines; b->lock is held. */
+static void batch_flush_locked(struct batch *b)
+{
+	if (b->len > 0)
+		log_write(b->data, b->len);
+	b->len = 0;
+}
+
+static void flush_all(void)
+{
+	pthread_mutex_lock(&batches_lock);
+	for (struct batch *b = batches; b != NULL; b = b->next) {
+		pthread_mutex_lock(&b->lock);
+		batch_flush_locked(b);
+		pthread_mutex_unlock(&b->lock);
+	}
+	pthread_mutex_unlock(&batches_lock);
+}
+
+static void *flusher_main(void *arg)
+{
+	pthread_mutex_lock(&flusher_lock);
+	while (!flusher_stop) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += FLUSH_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&flusher_wake, &flusher_lock, &until);
+		pthread_mutex_unlock(&flusher_lock);
+		flush_all();
+		pthread_mutex_lock(&flusher_lock);
+	}
+	pthread_mutex_unlock(&flusher_lock);
+	return NULL;
+}
+
+/* The calling thread's batch, made on first use; NULL when out of memory. */
+static struct batch *batch_mine(void)
+{
+	struct batch *b = my_batch;
+
+	if (b != NULL)
+		return b;
+	b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return NULL;
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_mutex_lock(&batches_lock);
+	b->next = batches;
+	batches = b;
+	pthread_mutex_unlock(&batches_lock);
+	my_batch = b;
+	return b;
+}
+
+/* Sends a finished request line: into this thread's batch when batching. */
+static void line_send(struct line *line)
+{
+	struct batch *b = atomic_load_explicit(&batching, memory_order_acquire) ? batch_mine()
+										: NULL;
+
+	if (b == NULL) {
+		log_write(line->text, line->len);
+		return;
+	}
+	pthread_mutex_lock(&b->lock);
+	if (b->len + line->len > sizeof(b->data))
+		batch_flush_locked(b);
+	memcpy(b->data + b->len, line->text, line->len);
+	b->len += line->len;
+	pthread_mutex_unlock(&b->lock);
+}
+
+int log_batch_start(void)
+{
+	flusher_stop = false;
+	if (pthread_create(&flusher, NULL, flusher_main, NULL) != 0)
+		return -1;
+	atomic_store(&batching, true);
+	return 0;
+}
+
+void log_batch_stop(void)
+{
+	if (!atomic_load(&batching))
+		return;
+	atomic_store(&batching, false);
+	pthread_mutex_lock(&flusher_lock);
+	flusher_stop = true;
+	pthread_cond_signal(&flusher_wake);
+	pthread_mutex_unlock(&flusher_lock);
+	pthread_join(flusher, NULL);
+	flush_all();
+	pthread_mutex_lock(&batches_lock);
+	while (batches != NULL) {
+		struct batch *b = batches;
+
+		batches = b->next;
+		pthread_mutex_destroy(&b->lock);
+		free(b);
+	}
+	pthread_mutex_unlock(&batches_lock);
+	/* Threads still alive keep a dangling my_batch: log_batch_stop() runs
+	 * after every logging thread but the caller has stopped. */
+	my_batch = NULL;
+}
+
+/* Event lines are rare and must not wait: whatever is batched goes first. */
+static void line_send_now(struct line *line)
+{
+	if (atomic_load(&batching))
+		flush_all();
 	log_write(line->text, line->len);
 }
 
@@ -231,7 +378,8 @@ void log_request(const struct log_request *entry)
 	if (entry->request_id != NULL)
 		line_field(&line, "request_id", entry->request_id, strlen(entry->request_id), false,
 			   256);
-	line_end(&line);
+	line_finish(&line);
+	line_send(&line);
 }
 
 void log_event(const char *event, const char *key, const char *value)
@@ -242,7 +390,8 @@ void log_event(const char *event, const char *key, const char *value)
 	line_field(&line, "event", event, strlen(event), false, 64);
 	if (key != NULL)
 		line_field(&line, key, value, strlen(value), false, FIELD_MAX);
-	line_end(&line);
+	line_finish(&line);
+	line_send_now(&line);
 }
 
 void log_failure(const char *message)
@@ -252,7 +401,8 @@ void log_failure(const char *message)
 	line_begin(&line);
 	line_field(&line, "event", "error", 5, false, 64);
 	line_field(&line, "error", message, strlen(message), true, 2 * FIELD_MAX);
-	line_end(&line);
+	line_finish(&line);
+	line_send_now(&line);
 }
 
 void log_usage(const char *message)

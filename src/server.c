@@ -482,7 +482,7 @@ struct server *server_start(const struct server_options *options, char *error,
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_TURBO;
 	/* Room for a msg at the limit even when every byte is percent-encoded,
 	 * plus headers: the limit is --max-msg-bytes, not the URL length. */
-	size_t memory = (size_t)cfg->max_msg_bytes * 3 + 32 * 1024;
+	size_t memory = (size_t)cfg->max_msg_bytes * 3 + 4 * 1024;
 	int family = AF_INET;
 	char shown[CONFIG_HOST_MAX + 16];
 
@@ -588,6 +588,7 @@ int server_run(const struct server_options *options, void (*abandon)(void *), vo
 		log_failure(error);
 		return 1;
 	}
+	log_batch_start();
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGTERM);
@@ -601,6 +602,7 @@ int server_run(const struct server_options *options, void (*abandon)(void *), vo
 	sigaction(SIGTERM, &second, NULL);
 	pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
 	server_stop(srv, options->config->drain_ms, abandon, arg);
+	log_batch_stop();
 	log_event("shutdown", NULL, NULL);
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* upstream.c - B's asynchronous client to A: one thread, one curl multi handle. */
+/* upstream.c - B's asynchronous client to A: one thread, curl multi_socket on epoll. */
 #include "upstream.h"
 
 #include <errno.h>
@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "breaker.h"
 
@@ -50,6 +53,10 @@ struct upstream {
 	struct upstream_call *queue_head;  /* under lock: submitted, not started */
 	struct upstream_call *queue_tail;
 	bool stopping;                     /* under lock */
+	bool wake_pending;                 /* under lock: the eventfd was written */
+	int epoll_fd;                      /* the thread's: curl's sockets and wake_fd */
+	int wake_fd;                       /* eventfd: new calls, abandon, stop */
+	int64_t timer_deadline;            /* ms, curl's next timeout; -1 none */
 	struct upstream_call *active;      /* the thread's: attempts out */
 	atomic_bool abandoned;
 	atomic_uint inflight;
@@ -431,24 +438,75 @@ static void abandon_active(struct upstream *up)
 	}
 }
 
-static void *upstream_main(void *arg)
+/* CURLMOPT_SOCKETFUNCTION: mirrors curl's interest in a socket into epoll,
+ * so that each wait costs O(ready sockets), not O(open sockets) as poll()
+ * in curl_multi_poll() does with a thousand calls parked on a frozen A. */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *socket_data)
+{
+	struct upstream *up = arg;
+	struct epoll_event event = {.data.fd = fd};
+
+	if (what == CURL_POLL_REMOVE) {
+		epoll_ctl(up->epoll_fd, EPOLL_CTL_DEL, fd, NULL); /* may be closed already */
+		return 0;
+	}
+	event.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+	if (epoll_ctl(up->epoll_fd, EPOLL_CTL_MOD, fd, &event) < 0 && errno == ENOENT)
+		epoll_ctl(up->epoll_fd, EPOLL_CTL_ADD, fd, &event);
+	return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: when curl wants socket_action(TIMEOUT) called. */
+static int on_timer(CURLM *multi, long timeout_ms, void *arg)
 {
 	struct upstream *up = arg;
 
+	up->timer_deadline = timeout_ms < 0 ? -1 : (int64_t)(now_ms() + (uint64_t)timeout_ms);
+	return 0;
+}
+
+static void wake(struct upstream *up)
+{
+	uint64_t one = 1;
+
+	while (write(up->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+/* Runs curl's timers if due, then collects finished attempts. */
+static void drive(struct upstream *up, curl_socket_t fd, int flags)
+{
+	int running = 0, left;
+	struct CURLMsg *msg;
+
+	if (fd != CURL_SOCKET_TIMEOUT)
+		curl_multi_socket_action(up->multi, fd, flags, &running);
+	if (up->timer_deadline >= 0 && (int64_t)now_ms() >= up->timer_deadline) {
+		up->timer_deadline = -1;
+		curl_multi_socket_action(up->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	while ((msg = curl_multi_info_read(up->multi, &left)) != NULL)
+		if (msg->msg == CURLMSG_DONE)
+			attempt_done(up, msg->easy_handle, msg->data.result);
+}
+
+static void *upstream_main(void *arg)
+{
+	struct upstream *up = arg;
+	struct epoll_event events[64];
+
 	for (;;) {
 		struct upstream_call *queue;
-		bool stopping;
-		int running = 0;
-		struct CURLMsg *msg;
-		int left;
+		bool stopping, abandoned;
+		int wait_ms = POLL_MS, ready;
 
 		pthread_mutex_lock(&up->lock);
 		queue = up->queue_head;
 		up->queue_head = up->queue_tail = NULL;
+		up->wake_pending = false;
 		stopping = up->stopping;
 		pthread_mutex_unlock(&up->lock);
-
-		bool abandoned = atomic_load(&up->abandoned);
+		abandoned = atomic_load(&up->abandoned);
 
 		while (queue != NULL) {
 			struct upstream_call *call = queue;
@@ -464,11 +522,27 @@ static void *upstream_main(void *arg)
 			abandon_active(up);
 		if (stopping && up->active == NULL)
 			break;
-		curl_multi_perform(up->multi, &running);
-		while ((msg = curl_multi_info_read(up->multi, &left)) != NULL)
-			if (msg->msg == CURLMSG_DONE)
-				attempt_done(up, msg->easy_handle, msg->data.result);
-		curl_multi_poll(up->multi, NULL, 0, POLL_MS, NULL);
+		drive(up, CURL_SOCKET_TIMEOUT, 0); /* new handles start on a timer of 0 */
+		if (up->timer_deadline >= 0) {
+			int64_t until = up->timer_deadline - (int64_t)now_ms();
+
+			wait_ms = until <= 0 ? 0 : until < POLL_MS ? (int)until : POLL_MS;
+		}
+		ready = epoll_wait(up->epoll_fd, events, 64, wait_ms);
+		for (int i = 0; i < ready; i++) {
+			int fd = events[i].data.fd;
+			int flags = ((events[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+				    ((events[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+				    ((events[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+			uint64_t count;
+
+			if (fd == up->wake_fd) {
+				while (read(up->wake_fd, &count, sizeof(count)) < 0 && errno == EINTR)
+					;
+				continue;
+			}
+			drive(up, fd, flags);
+		}
 	}
 	return NULL;
 }
@@ -479,6 +553,7 @@ int upstream_submit(struct upstream *up, struct server_request *req, const char 
 	struct upstream_call *call;
 	struct buffer path;
 	char header[SERVER_REQUEST_ID_MAX + 16];
+	bool need_wake;
 	unsigned before = atomic_fetch_add_explicit(&up->inflight, 1, memory_order_relaxed);
 
 	if (before >= up->cfg->max_inflight)
@@ -511,8 +586,12 @@ int upstream_submit(struct upstream *up, struct server_request *req, const char 
 	else
 		up->queue_head = call;
 	up->queue_tail = call;
+	/* One wake-up per batch: the thread takes the whole queue at once. */
+	need_wake = !up->wake_pending;
+	up->wake_pending = true;
 	pthread_mutex_unlock(&up->lock);
-	curl_multi_wakeup(up->multi);
+	if (need_wake)
+		wake(up);
 	return 0;
 refuse:
 	atomic_fetch_sub_explicit(&up->inflight, 1, memory_order_relaxed);
@@ -550,7 +629,7 @@ void upstream_abandon(void *arg)
 	struct upstream *up = arg;
 
 	atomic_store(&up->abandoned, true);
-	curl_multi_wakeup(up->multi);
+	wake(up);
 }
 
 /* echosvc_circuit_open{replica}: read from the mirrors, never the breakers. */
@@ -589,11 +668,27 @@ struct upstream *upstream_new(const struct config *cfg, char *error, size_t erro
 		free(up);
 		return NULL;
 	}
+	up->timer_deadline = -1;
+	up->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	up->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (up->epoll_fd < 0 || up->wake_fd < 0) {
+		snprintf(error, error_size, "upstream: epoll/eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	{
+		struct epoll_event event = {.events = EPOLLIN, .data.fd = up->wake_fd};
+
+		epoll_ctl(up->epoll_fd, EPOLL_CTL_ADD, up->wake_fd, &event);
+	}
 	up->multi = curl_multi_init();
 	if (up->multi == NULL) {
 		snprintf(error, error_size, "upstream: curl_multi_init failed");
 		goto fail;
 	}
+	curl_multi_setopt(up->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
+	curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
 	/* Keep a connection per call that may be in flight: curl's default
 	 * cache is small and would close and reopen connections under load. */
 	curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, (long)cfg->max_inflight);
@@ -608,6 +703,10 @@ struct upstream *upstream_new(const struct config *cfg, char *error, size_t erro
 fail:
 	if (up->multi != NULL)
 		curl_multi_cleanup(up->multi);
+	if (up->epoll_fd >= 0)
+		close(up->epoll_fd);
+	if (up->wake_fd >= 0)
+		close(up->wake_fd);
 	curl_global_cleanup();
 	free(up);
 	return NULL;
@@ -619,11 +718,13 @@ void upstream_free(struct upstream *up)
 	up->stopping = true;
 	pthread_mutex_unlock(&up->lock);
 	atomic_store(&up->abandoned, true);
-	curl_multi_wakeup(up->multi);
+	wake(up);
 	pthread_join(up->thread, NULL);
 	while (up->idle_count > 0)
 		curl_easy_cleanup(up->idle[--up->idle_count]);
 	curl_multi_cleanup(up->multi);
+	close(up->epoll_fd);
+	close(up->wake_fd);
 	pthread_mutex_destroy(&up->lock);
 	curl_global_cleanup();
 	free(up);

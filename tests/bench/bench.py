@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""bench.py - echosvc beside nginx on the same machine, in the same run.
+
+    python3 tests/bench/bench.py [--build build-release] [--rounds 3] [--duration 5]
+
+Starts echosvc A and B (logging every request to a file) and nginx as the reference
+ceiling (A's role: `return 200`; B's role: a keep-alive proxy hop), then runs wrk
+against each in alternation, a concurrency sweep, B with A frozen and 1,000 calls
+pending, and counts the TCP connections A accepted. Writes tests/bench/out/bench.csv,
+docs/performance.png and prints a summary. Only ratios measured side by side count:
+these machines are shared and noisy.
+"""
+import argparse
+import csv
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import harness  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def to_ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s|m|h)$", text)
+    if m is None:
+        raise ValueError("wrk latency %r" % text)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
+    return float(m.group(1)) * scale[m.group(2)]
+
+
+def wrk(url, connections, duration):
+    threads = 1
+    cmd = ["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % duration, "--latency", url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = to_ms(re.search(r"50%\s+(\S+)", out).group(1))
+    p99 = to_ms(re.search(r"99%\s+(\S+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": rps, "p50": p50, "p99": p99,
+            "non2xx": int(errors.group(1)) if errors else 0,
+            "socket_errors": socket_errors.group(1) if socket_errors else ""}
+
+
+def peak_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.M).group(1))
+
+
+def metric(port, name):
+    _, _, body = harness.request(port, "/metrics")
+    total = 0
+    for m in re.finditer(rb"^" + re.escape(name.encode()) + rb"(?:\{[^}]*\})? (\d+)$", body, re.M):
+        total += int(m.group(1))
+    return total
+
+
+class Nginx:
+    def __init__(self, workdir, workers):
+        self.dir = workdir
+        self.port_a, self.port_b = free_port(), free_port()
+        with open(os.path.join(HERE, "nginx.conf.in")) as f:
+            conf = f.read()
+        for key, value in (("@DIR@", workdir), ("@PORT_A@", str(self.port_a)),
+                           ("@PORT_B@", str(self.port_b)), ("@WORKERS@", str(workers))):
+            conf = conf.replace(key, value)
+        self.conf = os.path.join(workdir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        self.proc = subprocess.Popen(["nginx", "-p", workdir, "-c", self.conf],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if harness.request(self.port_b, "/call-echo?msg=x")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("nginx did not start; see %s" % workdir)
+            time.sleep(0.05)
+
+    def peak_rss_kib(self):
+        """The largest worker's peak RSS, and the master's."""
+        children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
+                                  text=True).stdout.split()
+        workers = [peak_rss_kib(int(p)) for p in children]
+        return max(workers) if workers else 0
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGQUIT)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def frozen_a_scenario(pending, health_seconds):
+    """B with A frozen and `pending` calls waiting: B's RSS and /health latency."""
+    a = harness.Service(["serve-a"])
+    b = harness.Service(["serve-b", "--service-a", a.base, "--timeout-ms", "60000",
+                         "--max-connections", "4096"])
+    socks = []
+    try:
+        a.send(signal.SIGSTOP)
+        for i in range(pending):
+            s = socket.create_connection(("127.0.0.1", b.port), timeout=10)
+            s.sendall(b"GET /call-echo?msg=p%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+            socks.append(s)
+        deadline = time.monotonic() + 30
+        while metric(b.port, "echosvc_upstream_inflight") < pending:
+            if time.monotonic() > deadline:
+                raise RuntimeError("calls never reached A")
+            time.sleep(0.05)
+        health = wrk("http://127.0.0.1:%d/health" % b.port, 1, health_seconds)
+        return {"rss_kib": peak_rss_kib(b.proc.pid), "health_p50": health["p50"],
+                "health_p99": health["p99"], "inflight": pending}
+    finally:
+        a.send(signal.SIGCONT)
+        for s in socks:
+            s.close()
+        b.stop()
+        a.stop()
+        for svc in (a, b):
+            os.unlink(svc.logfile.name)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build", default="build-release")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--sweep-duration", type=int, default=3)
+    parser.add_argument("--out", default=os.path.join(HERE, "out"))
+    args = parser.parse_args()
+
+    harness.BIN = os.path.join(ROOT, args.build, "src", "echosvc")
+    if not os.path.exists(harness.BIN):
+        sys.exit("no %s: meson setup %s --buildtype=release && meson compile -C %s"
+                 % (harness.BIN, args.build, args.build))
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None:
+            sys.exit("%s is not installed (apt-get install -y wrk nginx-light gnuplot-nox)" % tool)
+    os.makedirs(args.out, exist_ok=True)
+    cpus = os.cpu_count()
+    workdir = tempfile.mkdtemp(prefix="echosvc-bench-")
+    for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        os.makedirs(os.path.join(workdir, d))
+
+    a = harness.Service(["serve-a"])
+    b = harness.Service(["serve-b", "--service-a", a.base])
+    nginx = Nginx(workdir, cpus)
+    targets = {
+        ("echosvc", "A"): "http://127.0.0.1:%d/echo?msg=hello" % a.port,
+        ("nginx", "A"): "http://127.0.0.1:%d/echo?msg=hello" % nginx.port_a,
+        ("echosvc", "B"): "http://127.0.0.1:%d/call-echo?msg=hello" % b.port,
+        ("nginx", "B"): "http://127.0.0.1:%d/call-echo?msg=hello" % nginx.port_b,
+    }
+    rows = []
+    try:
+        accepted_before = metric(a.port, "echosvc_connections_accepted_total")
+        calls_before = metric(b.port, "echosvc_upstream_requests_total")
+        results = {key: [] for key in targets}
+        for r in range(args.rounds):
+            for key, url in targets.items():
+                res = wrk(url, 50, args.duration)
+                results[key].append(res)
+                rows.append(["main", key[0], key[1], 50, r + 1, "%.0f" % res["rps"],
+                             "%.3f" % res["p50"], "%.3f" % res["p99"], res["non2xx"]])
+                print("round %d %-7s %s c=50: %8.0f req/s  p50 %.3f ms  p99 %.3f ms%s"
+                      % (r + 1, key[0], key[1], res["rps"], res["p50"], res["p99"],
+                         "  NON-2XX %d" % res["non2xx"] if res["non2xx"] else ""), flush=True)
+        accepted = metric(a.port, "echosvc_connections_accepted_total") - accepted_before - 2
+        calls = metric(b.port, "echosvc_upstream_requests_total") - calls_before
+        rss = {"echosvc A": peak_rss_kib(a.proc.pid), "echosvc B": peak_rss_kib(b.proc.pid),
+               "nginx worker": nginx.peak_rss_kib()}
+
+        sweep = {}
+        for c in (10, 50, 200, 1000):
+            for key, url in targets.items():
+                res = wrk(url, c, args.sweep_duration)
+                sweep[(key, c)] = res
+                rows.append(["sweep", key[0], key[1], c, 1, "%.0f" % res["rps"],
+                             "%.3f" % res["p50"], "%.3f" % res["p99"], res["non2xx"]])
+                print("sweep  %-7s %s c=%-4d: %8.0f req/s  p99 %.3f ms" % (key[0], key[1], c,
+                                                                         res["rps"], res["p99"]),
+                      flush=True)
+    finally:
+        nginx.stop()
+        b.stop()
+        a.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    frozen = frozen_a_scenario(1000, 3)
+
+    csv_path = os.path.join(args.out, "bench.csv")
+    with open(csv_path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["phase", "server", "role", "connections", "round", "req_per_s", "p50_ms",
+                    "p99_ms", "non_2xx"])
+        w.writerows(rows)
+
+    med = {k: {m: statistics.median(r[m] for r in v) for m in ("rps", "p50", "p99")}
+           for k, v in results.items()}
+    print()
+    print("machine: %d CPUs, %s" % (cpus, os.uname().release))
+    print("medians of %d rounds, wrk -t1 -c50 -d%ds:" % (args.rounds, args.duration))
+    print("| measure | echosvc | nginx | ratio | target |")
+    print("|---|---|---|---|---|")
+    for role, target_rps, target_p99 in (("A", 0.9, 1.2), ("B", 0.5, 2.0)):
+        e, n = med[("echosvc", role)], med[("nginx", role)]
+        print("| %s req/s | %.0f | %.0f | %.2f | >= %.1f |" % (role, e["rps"], n["rps"],
+                                                              e["rps"] / n["rps"], target_rps))
+        print("| %s p50 ms | %.3f | %.3f | %.2f | |" % (role, e["p50"], n["p50"], e["p50"] / n["p50"]))
+        print("| %s p99 ms | %.3f | %.3f | %.2f | <= %.1f |" % (role, e["p99"], n["p99"],
+                                                               e["p99"] / n["p99"], target_p99))
+    print("| peak RSS A | %d KiB | | | <= 8192 KiB |" % rss["echosvc A"])
+    print("| peak RSS B | %d KiB | | | <= 16384 KiB |" % rss["echosvc B"])
+    print("| peak RSS nginx worker | | %d KiB | | |" % rss["nginx worker"])
+    print("| B, A frozen, %d pending: RSS | %d KiB | | | <= 32768 KiB |"
+          % (frozen["inflight"], frozen["rss_kib"]))
+    print("| B, A frozen, %d pending: /health p99 | %.3f ms | | | <= 10 ms |"
+          % (frozen["inflight"], frozen["health_p99"]))
+    print("| TCP connections A accepted for %d calls from B | %d | | | <= 100 |"
+          % (calls, accepted))
+    print("csv: %s" % os.path.relpath(csv_path, ROOT))
+
+    if shutil.which("gnuplot"):
+        plot = os.path.join(ROOT, "docs", "performance.png")
+        data = os.path.join(args.out, "sweep.dat")
+        with open(data, "w") as f:
+            for key in targets:
+                f.write("# %s %s\n" % key)
+                for c in (10, 50, 200, 1000):
+                    res = sweep[(key, c)]
+                    f.write("%d %.0f %.3f\n" % (c, res["rps"], res["p99"]))
+                f.write("\n\n")
+        script = """
+set terminal pngcairo size 1100,420 font ",10"
+set output '%s'
+set multiplot layout 1,2 title "echosvc beside nginx (same machine, same run; wrk -t1)"
+set logscale x
+set xlabel "concurrent connections"
+set key top left
+set grid
+set ylabel "requests per second"
+plot for [i=0:3] '%s' index i using 1:2 with linespoints title word("echosvc-A nginx-A echosvc-B nginx-B", i+1)
+set ylabel "p99 latency (ms)"
+set logscale y
+plot for [i=0:3] '%s' index i using 1:3 with linespoints title word("echosvc-A nginx-A echosvc-B nginx-B", i+1)
+unset multiplot
+""" % (plot, data, data)
+        subprocess.run(["gnuplot"], input=script, text=True, check=True)
+        print("plot: %s" % os.path.relpath(plot, ROOT))
+
+
+if __name__ == "__main__":
+    main()
