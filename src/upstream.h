@@ -1,4 +1,4 @@
-/* upstream.h - B's asynchronous client to A: one thread, one curl multi handle. */
+/* upstream.h - B's asynchronous client to A: lanes of threads driving curl multi handles. */
 #ifndef ECHOSVC_UPSTREAM_H
 #define ECHOSVC_UPSTREAM_H
 
