@@ -23,6 +23,7 @@
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "query.h"
 
 #define IDLE_TIMEOUT_S 30      /* a keep-alive connection idle this long is closed */
 #define LISTEN_BACKLOG 1024
@@ -249,89 +250,29 @@ void server_reply_error(struct server_request *req, unsigned status, const char 
 	reply_error_allow(req, status, message, NULL);
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes form encoding in place: '+' is a space, %XX a byte; a '%' not
- * followed by two hex digits stays as it is. Returns the decoded length. */
-static size_t form_decode(char *text, size_t len)
-{
-	size_t in = 0, out = 0;
-
-	while (in < len) {
-		char c = text[in];
-
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%' && in + 2 < len) {
-			int hi = hex_value(text[in + 1]), lo = hex_value(text[in + 2]);
-
-			if (hi >= 0 && lo >= 0) {
-				c = (char)(hi * 16 + lo);
-				in += 2;
-			}
-		}
-		text[out++] = c;
-		in++;
-	}
-	return out;
-}
-
-/* Whether the encoded key text[0..len) decodes to "msg". */
-static bool key_is_msg(const char *text, size_t len)
-{
-	char copy[10];
-
-	if (len > 9) /* "%6d%73%67" is the longest spelling of "msg" */
-		return false;
-	memcpy(copy, text, len);
-	return form_decode(copy, len) == 3 && memcmp(copy, "msg", 3) == 0;
-}
-
 int server_msg(struct server_request *req, const char **msg, size_t *len)
 {
-	char *query = req->query;
-	size_t pos = 0, limit = req->server->config->max_msg_bytes;
+	size_t limit = req->server->config->max_msg_bytes;
+	char *value, message[96];
+	size_t value_len;
 
-	while (pos <= req->query_len && req->query_len > 0) {
-		char *piece = query + pos;
-		char *amp = memchr(piece, '&', req->query_len - pos);
-		size_t piece_len = amp != NULL ? (size_t)(amp - piece) : req->query_len - pos;
-		char *equals = memchr(piece, '=', piece_len);
-		size_t key_len = equals != NULL ? (size_t)(equals - piece) : piece_len;
-
-		if (key_is_msg(piece, key_len)) {
-			char *value = equals != NULL ? equals + 1 : piece + piece_len;
-			size_t value_len = equals != NULL ? piece_len - key_len - 1 : 0;
-			size_t decoded = form_decode(value, value_len);
-			char message[96];
-
-			if (decoded > limit) {
-				snprintf(message, sizeof(message),
-					 "msg is longer than %zu bytes (--max-msg-bytes)", limit);
-				server_reply_error(req, 414, message);
-				return -1;
-			}
-			if (memchr(value, '\0', decoded) != NULL) {
-				server_reply_error(req, 400, "msg contains a NUL byte (%00), which is not accepted");
-				return -1;
-			}
-			*msg = value;
-			*len = decoded;
-			return 0;
-		}
-		pos += piece_len + 1;
+	if (!query_find_msg(req->query, req->query_len, &value, &value_len)) {
+		server_reply_error(req, 400, "missing query parameter: msg");
+		return -1;
 	}
-	server_reply_error(req, 400, "missing query parameter: msg");
-	return -1;
+	if (value_len > limit) {
+		snprintf(message, sizeof(message), "msg is longer than %zu bytes (--max-msg-bytes)",
+			 limit);
+		server_reply_error(req, 414, message);
+		return -1;
+	}
+	if (memchr(value, '\0', value_len) != NULL) {
+		server_reply_error(req, 400, "msg contains a NUL byte (%00), which is not accepted");
+		return -1;
+	}
+	*msg = value;
+	*len = value_len;
+	return 0;
 }
 
 void server_suspend(struct server_request *req)

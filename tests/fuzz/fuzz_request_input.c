@@ -1,0 +1,70 @@
+/* fuzz_request_input.c - libFuzzer: what a client sends, through query, JSON and log code. */
+#include <assert.h>
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buffer.h"
+#include "json.h"
+#include "log.h"
+#include "query.h"
+
+/* Whether bytes are well-formed UTF-8 without a raw control character. */
+static int clean_utf8(const unsigned char *p, size_t len)
+{
+	struct buffer repaired;
+	int same;
+
+	buffer_init(&repaired, len * 3 + 1);
+	if (json_repair_utf8(&repaired, (const char *)p, len) < 0) {
+		buffer_finish(&repaired);
+		return 0;
+	}
+	same = repaired.len == len && memcmp(repaired.data, p, len) == 0;
+	buffer_finish(&repaired);
+	for (size_t i = 0; i < len; i++)
+		if (p[i] < 0x20)
+			return 0;
+	return same;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *query = malloc(size + 1);
+	char *value, field[256];
+	size_t value_len, n;
+	struct buffer body;
+	cJSON *parsed;
+
+	if (query == NULL)
+		return 0;
+	memcpy(query, data, size);
+	query[size] = '\0';
+	if (query_find_msg(query, size, &value, &value_len)) {
+		assert(value >= query && value + value_len <= query + size);
+		buffer_init(&body, value_len * 6 + 64);
+		assert(buffer_append_str(&body, "{\"echo\":") == 0);
+		assert(json_append_string(&body, value, value_len) == 0);
+		assert(buffer_append_str(&body, "}") == 0);
+		/* the answer is valid UTF-8 with every control character escaped */
+		assert(clean_utf8((const unsigned char *)body.data, body.len));
+		/* and JSON that says what it should, when msg has no NUL */
+		if (memchr(value, '\0', value_len) == NULL) {
+			parsed = cJSON_ParseWithLength(body.data, body.len);
+			assert(parsed != NULL);
+			assert(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(parsed, "echo")));
+			cJSON_Delete(parsed);
+		}
+		buffer_finish(&body);
+	}
+	/* a log field never holds a line break, a raw quote or a byte >= 0x7f */
+	n = log_format_value(field, sizeof(field), (const char *)data, size, false);
+	assert(n <= sizeof(field));
+	for (size_t i = 0; i < n; i++)
+		assert(field[i] != '\n' && field[i] != '\r' && (unsigned char)field[i] < 0x7f);
+	free(query);
+	return 0;
+}
