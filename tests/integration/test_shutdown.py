@@ -83,47 +83,38 @@ class Shutdown(TestCase):
             s.close()
         self.assertNotEqual(status, 0)
 
-    def test_b_drains_calls_pending_on_slow_a(self):
-        fake = self.fake("slow", delay=1.0)
-        b = self.start("serve-b", "--service-a", fake.base, "--drain-ms", "5000")
+    def sigterm_with_calls_pending(self, b, count):
+        """Starts count calls, sends SIGTERM once all are in flight, returns their answers."""
         results = []
 
         def call(i):
             results.append(request(b.port, "/call-echo?msg=%d" % i, timeout=20))
 
-        threads = [threading.Thread(target=call, args=(i,)) for i in range(20)]
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(count)]
         for t in threads:
             t.start()
-        wait_in_progress(b, 20)
+        wait_in_progress(b, count)
         b.send(signal.SIGTERM)
         for t in threads:
             t.join(20)
         self.assertEqual(b.proc.wait(10), 0)
-        self.assertEqual(len(results), 20)
-        for status, _, body in results:
+        self.assertEqual(len(results), count)
+        self.assertTrue(b.log_lines()[-1].endswith("service=B event=shutdown"))
+        return results
+
+    def test_b_drains_calls_pending_on_slow_a(self):
+        fake = self.fake("slow", delay=1.0)
+        b = self.start("serve-b", "--service-a", fake.base, "--drain-ms", "5000")
+        for status, _, body in self.sigterm_with_calls_pending(b, 20):
             self.assertEqual((status, body), (200, compact({"service_a": {"echo": "slow"},
                                                            "service_b": "ok"})))
-        self.assertTrue(b.log_lines()[-1].endswith("service=B event=shutdown"))
 
     def test_b_fails_calls_left_after_drain_ms(self):
         fake = self.fake("never")
         b = self.start("serve-b", "--service-a", fake.base, "--drain-ms", "200",
                        "--timeout-ms", "30000")
-        results = []
-
-        def call():
-            results.append(request(b.port, "/call-echo?msg=x", timeout=20))
-
-        threads = [threading.Thread(target=call) for _ in range(5)]
-        for t in threads:
-            t.start()
-        wait_in_progress(b, 5)
-        b.send(signal.SIGTERM)
-        for t in threads:
-            t.join(20)
-        self.assertEqual(b.proc.wait(10), 0)
-        self.assertEqual([r[0] for r in results], [503] * 5)
-        for _, _, body in results:
+        for status, _, body in self.sigterm_with_calls_pending(b, 5):
+            self.assertEqual(status, 503)
             self.assertIn(b"shutting down", body)
 
 
