@@ -13,14 +13,27 @@ void buffer_init(struct buffer *buf, size_t cap)
 	buf->len = 0;
 	buf->size = 0;
 	buf->cap = cap;
+	buf->fixed = 0;
+}
+
+void buffer_init_fixed(struct buffer *buf, char *storage, size_t size)
+{
+	buf->data = storage;
+	buf->data[0] = '\0';
+	buf->len = 0;
+	buf->size = size;
+	buf->cap = size - 1;
+	buf->fixed = 1;
 }
 
 void buffer_finish(struct buffer *buf)
 {
-	free(buf->data);
+	if (!buf->fixed)
+		free(buf->data);
 	buf->data = NULL;
 	buf->len = 0;
 	buf->size = 0;
+	buf->fixed = 0;
 }
 
 void buffer_reset(struct buffer *buf)

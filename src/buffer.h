@@ -15,10 +15,16 @@ struct buffer {
 	size_t len;
 	size_t size; /* allocated bytes */
 	size_t cap;  /* most bytes len may reach */
+	int fixed;   /* data is the caller's storage: never reallocated or freed */
 };
 
 /* Prepares an empty buffer that will hold at most cap bytes. Allocates nothing. */
 void buffer_init(struct buffer *buf, size_t cap);
+
+/* Prepares an empty buffer over the caller's storage (size bytes, so at most
+ * size - 1 bytes of text): no allocation ever, for short-lived text on the
+ * stack. buffer_release() must not be used on it. */
+void buffer_init_fixed(struct buffer *buf, char *storage, size_t size);
 
 /* Frees the bytes and leaves an empty buffer that may be reused. */
 void buffer_finish(struct buffer *buf);

@@ -50,7 +50,6 @@ struct server_request {
 	bool head;
 	bool started;                         /* the handler saw the headers */
 	bool answered;
-	bool suspended;
 	void *data;
 	void (*free_data)(void *);
 	char request_id[SERVER_REQUEST_ID_MAX + 1];
@@ -234,10 +233,8 @@ static void reply_error_allow(struct server_request *req, unsigned status, const
 	struct buffer out;
 	size_t len = strlen(message);
 
-	/* Error texts are short; a fixed buffer avoids an allocation. */
-	buffer_init(&out, sizeof(body) - 1);
-	out.data = body;
-	out.size = sizeof(body);
+	/* Error texts are short: a buffer on the stack, no allocation. */
+	buffer_init_fixed(&out, body, sizeof(body));
 	if (json_append_error(&out, message, len) < 0) {
 		out.len = 0;
 		buffer_append_str(&out, "{\"error\":\"internal error\"}\n");
@@ -277,7 +274,6 @@ int server_msg(struct server_request *req, const char **msg, size_t *len)
 
 void server_suspend(struct server_request *req)
 {
-	req->suspended = true;
 	MHD_suspend_connection(req->connection);
 }
 
@@ -300,11 +296,6 @@ void server_set_data(struct server_request *req, void *data, void (*free_data)(v
 void *server_data(const struct server_request *req)
 {
 	return req->data;
-}
-
-bool server_is_head(const struct server_request *req)
-{
-	return req->head;
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connection,
@@ -344,7 +335,6 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 	}
 	if (req->answered)
 		return MHD_YES;
-	req->suspended = false;
 	if (req->route == NULL)
 		server_reply_error(req, 404, "not found");
 	else

@@ -90,9 +90,6 @@ void server_set_data(struct server_request *req, void *data, void (*free_data)(v
 /* The role state set by server_set_data(), or NULL. */
 void *server_data(const struct server_request *req);
 
-/* Whether req is a HEAD request (the handler answers it like GET). */
-bool server_is_head(const struct server_request *req);
-
 
 /* GET /health for either role: 200 {"status":"ok"}, never waits on anyone. */
 void server_handle_health(struct server_request *req);

@@ -54,12 +54,27 @@ static void test_release_hands_over(void **state)
 	free(data);
 }
 
+static void test_fixed_storage_never_grows(void **state)
+{
+	char storage[6];
+	struct buffer buf;
+
+	buffer_init_fixed(&buf, storage, sizeof(storage));
+	assert_int_equal(buffer_append_str(&buf, "abcde"), 0);
+	assert_ptr_equal(buf.data, storage);
+	assert_string_equal(storage, "abcde");
+	assert_int_equal(buffer_append_str(&buf, "f"), -1);
+	assert_string_equal(storage, "abcde");
+	buffer_finish(&buf); /* frees nothing */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_append_within_cap),
 		cmocka_unit_test(test_append_past_cap_fails_unchanged),
 		cmocka_unit_test(test_release_hands_over),
+		cmocka_unit_test(test_fixed_storage_never_grows),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
