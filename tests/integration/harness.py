@@ -21,6 +21,9 @@ BIN = os.environ.get("ECHOSVC_BIN", "build/src/echosvc")
 # A command to run echosvc under, e.g. valgrind (see tests/meson.build).
 WRAPPER = os.environ.get("ECHOSVC_WRAPPER", "").split()
 READY_TIMEOUT = 60.0 if WRAPPER else 10.0
+# Latency bounds in tests are behaviour (B never waits on A), not speed; under
+# valgrind everything is ~20x slower, so the bounds stretch with it.
+TIME_SCALE = 20.0 if WRAPPER else 1.0
 # What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer print.
 SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error: |SUMMARY: \w+Sanitizer"
                        r"|==\d+== (Invalid|Conditional|Syscall param|Mismatched)"

@@ -10,7 +10,7 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Service, TestCase, compact, main, request  # noqa: E402
+from harness import TIME_SCALE, TestCase, compact, main, request  # noqa: E402
 
 
 def ok_body(msg):
@@ -111,7 +111,7 @@ class ServiceB(TestCase):
         self.assertEqual(doc["service_a"], "unavailable")
         self.assertEqual(doc["service_b"], "ok")
         self.assertEqual(doc["error"], 'Get "%s/echo?msg=hello": %s' % (fake.base, cause))
-        self.assertLess(elapsed, timeout_ms / 1000 + 0.5)
+        self.assertLess(elapsed, timeout_ms / 1000 + 0.5 * TIME_SCALE)
         return b
 
     def test_a_answers_500(self):
@@ -147,7 +147,7 @@ class ServiceB(TestCase):
                 started = time.monotonic()
                 status, _, body = request(b.port, "/health", timeout=5)
                 self.assertEqual((status, body), (200, b'{"status":"ok"}\n'))
-                self.assertLess(time.monotonic() - started, 0.1)
+                self.assertLess(time.monotonic() - started, 0.1 * TIME_SCALE)
         finally:
             a.send(signal.SIGCONT)
         results = [f.result() for f in futures]
