@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import TestCase, compact, main, request  # noqa: E402
+from harness import TestCase, main, request  # noqa: E402
 
 
 def raise_fd_limit():

@@ -4,7 +4,6 @@ import os
 import re
 import signal
 import sys
-import threading
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor

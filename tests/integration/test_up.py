@@ -3,10 +3,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Service, TestCase, free_port, main, request  # noqa: E402
+from harness import TestCase, free_port, main, request  # noqa: E402
 
 
 class Up(TestCase):
