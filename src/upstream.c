@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "breaker.h"
+#include "curl_api.h"
 
 #define POOL_MAX 1024        /* idle easy handles kept for reuse */
 #define POLL_MS 1000         /* longest sleep of a lane with nothing to do */
@@ -202,7 +203,7 @@ static void call_free(void *data)
 	buffer_finish(&call->url);
 	buffer_finish(&call->answer);
 	buffer_finish(&call->error);
-	curl_slist_free_all(call->headers);
+	curl_api.slist_free_all(call->headers);
 	cJSON_Delete(call->parsed);
 	free(call);
 }
@@ -259,7 +260,7 @@ static void call_finish(struct upstream_call *call, unsigned status,
 		call->result.error = call->error.data;
 		call->result.error_len = call->error.len;
 	}
-	curl_slist_free_all(call->headers);
+	curl_api.slist_free_all(call->headers);
 	call->headers = NULL;
 	call->done = true;
 	metrics_upstream_observe(outcome);
@@ -286,20 +287,20 @@ static CURL *easy_get(struct lane *lane)
 
 	if (lane->idle_count > 0)
 		return lane->idle[--lane->idle_count];
-	easy = curl_easy_init();
+	easy = curl_api.easy_init();
 	if (easy == NULL)
 		return NULL;
-	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
-	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
-	curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)UPSTREAM_ANSWER_MAX);
+	curl_api.easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_api.easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
+	curl_api.easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
+	curl_api.easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_api.easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)UPSTREAM_ANSWER_MAX);
 	/* A's answers are small: a 4 KiB receive buffer instead of 16 KiB
 	 * keeps a thousand parked calls within B's memory budget. */
-	curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 4096L);
-	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_answer);
+	curl_api.easy_setopt(easy, CURLOPT_BUFFERSIZE, 4096L);
+	curl_api.easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_answer);
 #if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http");
+	curl_api.easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http");
 #endif
 	return easy;
 }
@@ -309,7 +310,7 @@ static void easy_put(struct lane *lane, CURL *easy)
 	if (lane->idle_count < POOL_MAX)
 		lane->idle[lane->idle_count++] = easy;
 	else
-		curl_easy_cleanup(easy);
+		curl_api.easy_cleanup(easy);
 }
 
 static bool replica_allow(struct upstream *up, size_t index, uint64_t now)
@@ -397,13 +398,13 @@ static void attempt_start(struct lane *lane, struct upstream_call *call)
 		call_finish(call, 503, METRICS_REFUSED, "out of memory");
 		return;
 	}
-	curl_easy_setopt(easy, CURLOPT_URL, call->url.data);
-	curl_easy_setopt(easy, CURLOPT_WRITEDATA, call);
-	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, call->headers);
-	curl_easy_setopt(easy, CURLOPT_PRIVATE, call);
+	curl_api.easy_setopt(easy, CURLOPT_URL, call->url.data);
+	curl_api.easy_setopt(easy, CURLOPT_WRITEDATA, call);
+	curl_api.easy_setopt(easy, CURLOPT_HTTPHEADER, call->headers);
+	curl_api.easy_setopt(easy, CURLOPT_PRIVATE, call);
 	call->easy = easy;
 	list_push(&lane->active, call);
-	if (curl_multi_add_handle(lane->multi, easy) != CURLM_OK) {
+	if (curl_api.multi_add_handle(lane->multi, easy) != CURLM_OK) {
 		list_remove(&lane->active, call);
 		call->easy = NULL;
 		easy_put(lane, easy);
@@ -439,12 +440,12 @@ static void attempt_done(struct lane *lane, CURL *easy, CURLcode code)
 	struct upstream_failure failure;
 	long os_errno = 0, http_code = 0, request_size = 0, header_size = 0;
 
-	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&call);
-	curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
-	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &http_code);
-	curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
-	curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &header_size);
-	curl_multi_remove_handle(lane->multi, easy);
+	curl_api.easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&call);
+	curl_api.easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
+	curl_api.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &http_code);
+	curl_api.easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
+	curl_api.easy_getinfo(easy, CURLINFO_HEADER_SIZE, &header_size);
+	curl_api.multi_remove_handle(lane->multi, easy);
 	easy_put(lane, easy);
 	call->easy = NULL;
 	list_remove(&lane->active, call);
@@ -474,7 +475,7 @@ static void abandon_active(struct lane *lane)
 		struct upstream_call *call = lane->active;
 
 		list_remove(&lane->active, call);
-		curl_multi_remove_handle(lane->multi, call->easy);
+		curl_api.multi_remove_handle(lane->multi, call->easy);
 		easy_put(lane, call->easy);
 		call->easy = NULL;
 		call_finish(call, 503, METRICS_REFUSED, "service B is shutting down");
@@ -523,12 +524,12 @@ static void drive(struct lane *lane, curl_socket_t fd, int flags)
 	struct CURLMsg *msg;
 
 	if (fd != CURL_SOCKET_TIMEOUT)
-		curl_multi_socket_action(lane->multi, fd, flags, &running);
+		curl_api.multi_socket_action(lane->multi, fd, flags, &running);
 	if (lane->timer_deadline >= 0 && (int64_t)now_ms() >= lane->timer_deadline) {
 		lane->timer_deadline = -1;
-		curl_multi_socket_action(lane->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		curl_api.multi_socket_action(lane->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
-	while ((msg = curl_multi_info_read(lane->multi, &left)) != NULL)
+	while ((msg = curl_api.multi_info_read(lane->multi, &left)) != NULL)
 		if (msg->msg == CURLMSG_DONE)
 			attempt_done(lane, msg->easy_handle, msg->data.result);
 }
@@ -614,7 +615,7 @@ int upstream_submit(struct upstream *up, struct server_request *req, const char 
 	buffer_init(&call->error, CONFIG_URL_MAX + (size_t)len * 3 + 128);
 	buffer_init(&path, (size_t)len * 3 + 16);
 	snprintf(header, sizeof(header), "X-Request-Id: %s", server_request_id(req));
-	call->headers = curl_slist_append(NULL, header);
+	call->headers = curl_api.slist_append(NULL, header);
 	if (call->headers == NULL || upstream_build_url(&path, "", msg, len) < 0) {
 		buffer_finish(&path);
 		call_free(call);
@@ -709,9 +710,9 @@ static void lane_finish(struct lane *lane)
 		pthread_join(lane->thread, NULL);
 	}
 	while (lane->idle_count > 0)
-		curl_easy_cleanup(lane->idle[--lane->idle_count]);
+		curl_api.easy_cleanup(lane->idle[--lane->idle_count]);
 	if (lane->multi != NULL)
-		curl_multi_cleanup(lane->multi);
+		curl_api.multi_cleanup(lane->multi);
 	if (lane->epoll_fd >= 0)
 		close(lane->epoll_fd);
 	if (lane->wake_fd >= 0)
@@ -735,18 +736,18 @@ static int lane_start(struct lane *lane, struct upstream *up, long max_connectio
 	event.data.fd = lane->wake_fd;
 	if (epoll_ctl(lane->epoll_fd, EPOLL_CTL_ADD, lane->wake_fd, &event) < 0)
 		return -1;
-	lane->multi = curl_multi_init();
+	lane->multi = curl_api.multi_init();
 	if (lane->multi == NULL) {
 		errno = ENOMEM;
 		return -1;
 	}
-	curl_multi_setopt(lane->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(lane->multi, CURLMOPT_SOCKETDATA, lane);
-	curl_multi_setopt(lane->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-	curl_multi_setopt(lane->multi, CURLMOPT_TIMERDATA, lane);
+	curl_api.multi_setopt(lane->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_api.multi_setopt(lane->multi, CURLMOPT_SOCKETDATA, lane);
+	curl_api.multi_setopt(lane->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_api.multi_setopt(lane->multi, CURLMOPT_TIMERDATA, lane);
 	/* Keep a connection per call that may be in flight: curl's default
 	 * cache is small and would close and reopen connections under load. */
-	curl_multi_setopt(lane->multi, CURLMOPT_MAXCONNECTS, max_connections);
+	curl_api.multi_setopt(lane->multi, CURLMOPT_MAXCONNECTS, max_connections);
 	if (pthread_create(&lane->thread, NULL, upstream_main, lane) != 0)
 		return -1;
 	lane->thread_started = true;
@@ -769,8 +770,13 @@ struct upstream *upstream_new(const struct config *cfg, char *error, size_t erro
 		breaker_init(&up->replicas[i].breaker, cfg->breaker_failures, cfg->breaker_open_ms);
 	}
 	pthread_mutex_init(&up->breakers_lock, NULL);
+	if (curl_api_load(error, error_size) < 0) {
+		pthread_mutex_destroy(&up->breakers_lock);
+		free(up);
+		return NULL;
+	}
 	/* No TLS and no signals: B only speaks plain HTTP to A. */
-	if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK) {
+	if (curl_api.global_init(CURL_GLOBAL_NOTHING) != CURLE_OK) {
 		snprintf(error, error_size, "upstream: curl_global_init failed");
 		pthread_mutex_destroy(&up->breakers_lock);
 		free(up);
@@ -799,7 +805,7 @@ fail:
 	for (size_t i = 0; i < started; i++)
 		lane_finish(&up->lanes[i]);
 	free(up->lanes);
-	curl_global_cleanup();
+	curl_api.global_cleanup();
 	pthread_mutex_destroy(&up->breakers_lock);
 	free(up);
 	return NULL;
@@ -812,6 +818,6 @@ void upstream_free(struct upstream *up)
 		lane_finish(&up->lanes[i]);
 	free(up->lanes);
 	pthread_mutex_destroy(&up->breakers_lock);
-	curl_global_cleanup();
+	curl_api.global_cleanup();
 	free(up);
 }
