@@ -299,6 +299,9 @@ static CURL *easy_get(struct lane *lane)
 	 * keeps a thousand parked calls within B's memory budget. */
 	curl_api.easy_setopt(easy, CURLOPT_BUFFERSIZE, 4096L);
 	curl_api.easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_answer);
+	/* A is called directly: an http_proxy in B's environment must not
+	 * reroute it (and curl then skips reading the environment per call). */
+	curl_api.easy_setopt(easy, CURLOPT_PROXY, "");
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_api.easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http");
 #endif

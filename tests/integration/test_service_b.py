@@ -63,6 +63,14 @@ class ServiceB(TestCase):
         status, _, body = self.call(b, "hello")
         self.assertEqual((status, body), (200, ok_body("hello")))
 
+    def test_proxy_environment_is_ignored(self):
+        a = self.start("serve-a")
+        dead = "http://127.0.0.1:1"
+        b = self.start("serve-b", "--service-a", a.base,
+                       env={"http_proxy": dead, "HTTP_PROXY": dead, "all_proxy": dead})
+        status, _, body = self.call(b, "direct")
+        self.assertEqual((status, body), (200, ok_body("direct")))
+
     def test_bad_input_never_reaches_a(self):
         a, b = self.pair()
         status, _, body = request(b.port, "/call-echo")
