@@ -575,7 +575,7 @@ void config_print_help(FILE *out, const struct config *cfg)
 	fprintf(out, "\noptions (each also as ECHOSVC_<NAME>; a flag beats the environment):\n");
 	for (int i = 0; i < CONFIG_OPTION_COUNT; i++) {
 		const struct config_option *opt = &options[i];
-		char flag[64], defaults[80], name[64];
+		char flag[64], defaults[80], name[64], roles[16];
 
 		if (cfg != NULL && cfg->role != 0 && !(opt->roles & cfg->role))
 			continue;
@@ -586,8 +586,12 @@ void config_print_help(FILE *out, const struct config *cfg)
 				 opt->default_b);
 		else
 			snprintf(defaults, sizeof(defaults), "%s", opt->default_value);
-		fprintf(out, "  %-30s %s\n  %-30s default %s; %s\n", flag, opt->help, "",
-			defaults, name);
+		snprintf(roles, sizeof(roles), "%s%s%s",
+			 (opt->roles & CONFIG_ROLE_A) ? "A" : "",
+			 (opt->roles & CONFIG_ROLE_A) && (opt->roles & CONFIG_ROLE_B) ? ", " : "",
+			 (opt->roles & CONFIG_ROLE_B) ? "B" : (opt->roles & CONFIG_ROLE_UP) ? "up" : "");
+		fprintf(out, "  %-30s %s\n  %-30s %s; default %s; %s\n", flag, opt->help, "",
+			roles, defaults, name);
 	}
 	fprintf(out, "  %-32s %s\n", "--check-config",
 		"print the effective configuration and where each value came from, then exit");
