@@ -387,7 +387,6 @@ static void attempt_start(struct lane *lane, struct upstream_call *call)
 			call_finish(call, call->last.status, call->last.outcome, call->last.cause);
 			return;
 		}
-		url_for(call, atomic_load(&up->next_replica) % up->replica_count);
 		call_finish(call, 503, METRICS_CIRCUIT_OPEN, "circuit open");
 		return;
 	}
