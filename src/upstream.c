@@ -57,6 +57,7 @@ struct replica {
  */
 struct lane {
 	struct upstream *up;
+	atomic_uint load;                  /* calls handed to this lane, not finished */
 	CURLM *multi;
 	pthread_t thread;
 	bool thread_started;
@@ -77,7 +78,6 @@ struct upstream {
 	const struct config *cfg;
 	struct lane *lanes;
 	size_t lane_count;
-	atomic_uint next_lane;
 	pthread_mutex_t breakers_lock;     /* every replica's breaker */
 	atomic_bool abandoned;
 	atomic_uint inflight;
@@ -85,9 +85,6 @@ struct upstream {
 	size_t replica_count;
 	struct replica replicas[CONFIG_REPLICAS_MAX];
 };
-
-/* Which lane this HTTP worker thread hands its calls to. */
-static _Thread_local struct lane *my_lane;
 
 static uint64_t now_ms(void)
 {
@@ -266,6 +263,7 @@ static void call_finish(struct upstream_call *call, unsigned status,
 	metrics_upstream_observe(outcome);
 	metrics_upstream_inflight_add(-1);
 	atomic_fetch_sub_explicit(&up->inflight, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&call->lane->load, 1, memory_order_relaxed);
 	server_resume(call->req);
 }
 
@@ -594,6 +592,29 @@ static void *upstream_main(void *arg)
 	return NULL;
 }
 
+/*
+ * The lane with the fewest calls. Each lane keeps a connection to A per call
+ * it has had in flight at once; spreading by load keeps every lane near
+ * total / lanes, so B holds about as many connections to A as calls in
+ * flight (with a lane per worker thread, uneven workers made lanes grow
+ * apart and the pool grew by a quarter).
+ */
+static struct lane *lane_pick(struct upstream *up)
+{
+	struct lane *best = &up->lanes[0];
+	unsigned best_load = atomic_load_explicit(&best->load, memory_order_relaxed);
+
+	for (size_t i = 1; i < up->lane_count; i++) {
+		unsigned load = atomic_load_explicit(&up->lanes[i].load, memory_order_relaxed);
+
+		if (load < best_load) {
+			best = &up->lanes[i];
+			best_load = load;
+		}
+	}
+	return best;
+}
+
 int upstream_submit(struct upstream *up, struct server_request *req, const char *msg,
 		    size_t len)
 {
@@ -628,9 +649,8 @@ int upstream_submit(struct upstream *up, struct server_request *req, const char 
 	metrics_upstream_inflight_add(1);
 	/* Suspend before the hand-off: the thread may resume req at once. */
 	server_suspend(req);
-	if (my_lane == NULL)
-		my_lane = &up->lanes[atomic_fetch_add(&up->next_lane, 1) % up->lane_count];
-	lane = my_lane;
+	lane = lane_pick(up);
+	atomic_fetch_add_explicit(&lane->load, 1, memory_order_relaxed);
 	call->lane = lane;
 	pthread_mutex_lock(&lane->lock);
 	if (lane->queue_tail != NULL)
