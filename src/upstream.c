@@ -51,9 +51,9 @@ struct replica {
 };
 
 /*
- * A lane: one thread driving one curl multi handle through epoll. Each HTTP
- * worker thread hands its calls to one lane, so that no single thread has to
- * carry every call (measured: one lane topped out near 30,000 calls/s).
+ * A lane: one thread driving one curl multi handle through epoll. B runs as
+ * many as HTTP workers, so that no single thread has to carry every call
+ * (measured: one lane topped out near 30,000 calls/s).
  */
 struct lane {
 	struct upstream *up;
@@ -804,8 +804,7 @@ struct upstream *upstream_new(const struct config *cfg, char *error, size_t erro
 		free(up);
 		return NULL;
 	}
-	/* As many lanes as HTTP worker threads: each worker hands its calls to
-	 * its own lane. */
+	/* As many lanes as HTTP worker threads. */
 	up->lane_count = cfg->threads < 1 ? 1 : cfg->threads > LANES_MAX ? LANES_MAX : cfg->threads;
 	up->lanes = calloc(up->lane_count, sizeof(*up->lanes));
 	if (up->lanes == NULL) {
