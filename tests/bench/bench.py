@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,12 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import harness  # noqa: E402
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from harness import free_port, metric, park_requests, peak_rss_kib  # noqa: E402
 
 
 def to_ms(text):
@@ -57,19 +51,6 @@ def wrk(url, connections, duration):
     return {"rps": rps, "p50": p50, "p99": p99,
             "non2xx": int(errors.group(1)) if errors else 0,
             "socket_errors": socket_errors.group(1) if socket_errors else ""}
-
-
-def peak_rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        return int(re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.M).group(1))
-
-
-def metric(port, name):
-    _, _, body = harness.request(port, "/metrics")
-    total = 0
-    for m in re.finditer(rb"^" + re.escape(name.encode()) + rb"(?:\{[^}]*\})? (\d+)$", body, re.M):
-        total += int(m.group(1))
-    return total
 
 
 class Nginx:
@@ -121,10 +102,7 @@ def frozen_a_scenario(pending, health_seconds):
     socks = []
     try:
         a.send(signal.SIGSTOP)
-        for i in range(pending):
-            s = socket.create_connection(("127.0.0.1", b.port), timeout=10)
-            s.sendall(b"GET /call-echo?msg=p%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
-            socks.append(s)
+        socks = park_requests(b.port, pending, "/call-echo?msg=p")
         deadline = time.monotonic() + 30
         while metric(b.port, "echosvc_upstream_inflight") < pending:
             if time.monotonic() > deadline:

@@ -129,6 +129,28 @@ class Service:
             sys.stderr.write(line + "\n")
 
 
+def metric(port, name):
+    """The sum of the series of name (labels may be part of it) on /metrics."""
+    _, _, body = request(port, "/metrics")
+    pattern = rb"^" + re.escape(name.encode()) + rb"(?:\{[^}]*\})? (\d+)$"
+    return sum(int(m.group(1)) for m in re.finditer(pattern, body, re.M))
+
+
+def peak_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.M).group(1))
+
+
+def park_requests(port, count, path):
+    """Opens count connections that each send a whole request and never read."""
+    socks = []
+    for i in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(("GET %s%d HTTP/1.1\r\nHost: x\r\n\r\n" % (path, i)).encode())
+        socks.append(s)
+    return socks
+
+
 def request(port, path, method="GET", headers=None, host="127.0.0.1", timeout=10.0):
     """One request on a new connection: (status, headers, body bytes)."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)

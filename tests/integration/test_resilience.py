@@ -12,34 +12,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import TestCase, main, request  # noqa: E402
+from harness import TestCase, main, metric, park_requests, peak_rss_kib, request  # noqa: E402
 
 
 def raise_fd_limit():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def peak_rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        return int(re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.M).group(1))
-
-
-def metric(port, name):
-    _, _, body = request(port, "/metrics")
-    m = re.search(rb"^" + re.escape(name.encode()) + rb"(?:\{[^}]*\})? (\d+)$", body, re.M)
-    return int(m.group(1))
-
-
-def park_requests(port, count, path):
-    """Opens count connections that each send a whole request and never read."""
-    socks = []
-    for i in range(count):
-        s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        s.sendall(("GET %s%d HTTP/1.1\r\nHost: x\r\n\r\n" % (path, i)).encode())
-        socks.append(s)
-    return socks
 
 
 def timed_health(port, n=20):
