@@ -26,6 +26,14 @@ def wait_in_progress(svc, n, timeout=10):
 
 
 class Shutdown(TestCase):
+    def unfinished_request(self, svc, msg):
+        """A connection whose request has not ended yet, once the server counts it in progress."""
+        s = socket.create_connection(("127.0.0.1", svc.port), timeout=10)
+        self.addCleanup(s.close)
+        s.sendall(b"GET /echo?msg=%s HTTP/1.1\r\nHost: x\r\n" % msg)  # no blank line yet
+        wait_in_progress(svc, 1)
+        return s
+
     def test_idle_sigterm_and_sigint(self):
         for sig in (signal.SIGTERM, signal.SIGINT):
             a = self.start("serve-a")
@@ -34,23 +42,18 @@ class Shutdown(TestCase):
 
     def test_request_in_flight_finishes(self):
         a = self.start("serve-a", "--drain-ms", "5000")
-        s = socket.create_connection(("127.0.0.1", a.port), timeout=10)
-        try:
-            s.sendall(b"GET /echo?msg=late HTTP/1.1\r\nHost: x\r\n")  # headers not finished
-            wait_in_progress(a, 1)
-            a.send(signal.SIGTERM)
-            a.wait_log(r"event=draining")
-            with self.assertRaises(OSError):  # no longer accepting
-                request(a.port, "/health", timeout=1)
-            s.sendall(b"\r\n")
-            reply = b""
-            while b'{"echo":"late"}\n' not in reply:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                reply += chunk
-        finally:
-            s.close()
+        s = self.unfinished_request(a, b"late")
+        a.send(signal.SIGTERM)
+        a.wait_log(r"event=draining")
+        with self.assertRaises(OSError):  # no longer accepting
+            request(a.port, "/health", timeout=1)
+        s.sendall(b"\r\n")
+        reply = b""
+        while b'{"echo":"late"}\n' not in reply:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
         self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply)
         self.assertIn(b'{"echo":"late"}\n', reply)
         self.assertEqual(a.proc.wait(10), 0)
@@ -58,30 +61,19 @@ class Shutdown(TestCase):
 
     def test_drain_gives_up_after_drain_ms(self):
         a = self.start("serve-a", "--drain-ms", "300")
-        s = socket.create_connection(("127.0.0.1", a.port), timeout=10)
-        try:
-            s.sendall(b"GET /echo?msg=never HTTP/1.1\r\nHost: x\r\n")
-            wait_in_progress(a, 1)
-            started = time.monotonic()
-            a.send(signal.SIGTERM)
-            self.assertEqual(a.proc.wait(10), 0)
-            self.assertLess(time.monotonic() - started, 5)
-        finally:
-            s.close()
+        self.unfinished_request(a, b"never")
+        started = time.monotonic()
+        a.send(signal.SIGTERM)
+        self.assertEqual(a.proc.wait(10), 0)
+        self.assertLess(time.monotonic() - started, 5)
 
     def test_second_signal_exits_at_once(self):
         a = self.start("serve-a", "--drain-ms", "60000")
-        s = socket.create_connection(("127.0.0.1", a.port), timeout=10)
-        try:
-            s.sendall(b"GET /echo?msg=stuck HTTP/1.1\r\nHost: x\r\n")
-            wait_in_progress(a, 1)
-            a.send(signal.SIGTERM)
-            a.wait_log(r"event=draining")
-            a.send(signal.SIGTERM)
-            status = a.proc.wait(10)
-        finally:
-            s.close()
-        self.assertNotEqual(status, 0)
+        self.unfinished_request(a, b"stuck")
+        a.send(signal.SIGTERM)
+        a.wait_log(r"event=draining")
+        a.send(signal.SIGTERM)
+        self.assertEqual(a.proc.wait(10), 128 + signal.SIGTERM)
 
     def sigterm_with_calls_pending(self, b, count):
         """Starts count calls, sends SIGTERM once all are in flight, returns their answers."""
