@@ -126,44 +126,15 @@ void metrics_upstream_inflight_add(int delta)
 	atomic_fetch_add_explicit(&upstream_inflight, delta, memory_order_relaxed);
 }
 
-static uint64_t sum_requests(size_t endpoint, size_t code)
+/* Sums one counter over every shard; field points at it in shards[0]. */
+static uint64_t sum_shards(atomic_uint_fast64_t *field)
 {
+	size_t offset = (size_t)((char *)field - (char *)&shards[0]);
 	uint64_t total = 0;
 
 	for (size_t s = 0; s < SHARDS; s++)
-		total += atomic_load_explicit(&shards[s].requests[endpoint][code],
+		total += atomic_load_explicit((atomic_uint_fast64_t *)((char *)&shards[s] + offset),
 					      memory_order_relaxed);
-	return total;
-}
-
-static uint64_t sum_bucket(size_t endpoint, size_t bucket)
-{
-	uint64_t total = 0;
-
-	for (size_t s = 0; s < SHARDS; s++)
-		total += atomic_load_explicit(&shards[s].buckets[endpoint][bucket],
-					      memory_order_relaxed);
-	return total;
-}
-
-static uint64_t sum_count(size_t endpoint, uint64_t *sum_ns)
-{
-	uint64_t total = 0, ns = 0;
-
-	for (size_t s = 0; s < SHARDS; s++) {
-		total += atomic_load_explicit(&shards[s].count[endpoint], memory_order_relaxed);
-		ns += atomic_load_explicit(&shards[s].sum_ns[endpoint], memory_order_relaxed);
-	}
-	*sum_ns = ns;
-	return total;
-}
-
-static uint64_t sum_outcome(size_t outcome)
-{
-	uint64_t total = 0;
-
-	for (size_t s = 0; s < SHARDS; s++)
-		total += atomic_load_explicit(&shards[s].outcomes[outcome], memory_order_relaxed);
 	return total;
 }
 
@@ -176,7 +147,7 @@ static int render_requests(struct buffer *out)
 		"# TYPE echosvc_requests_total counter\n");
 	for (size_t e = 0; e < endpoint_count; e++)
 		for (size_t c = 0; c <= CODES; c++) {
-			uint64_t n = sum_requests(e, c);
+			uint64_t n = sum_shards(&shards[0].requests[e][c]);
 			char code[8];
 
 			if (n == 0)
@@ -193,10 +164,11 @@ static int render_requests(struct buffer *out)
 		"# HELP echosvc_request_duration_seconds Time from request line to answer.\n"
 		"# TYPE echosvc_request_duration_seconds histogram\n");
 	for (size_t e = 0; e < endpoint_count; e++) {
-		uint64_t sum_ns, count = sum_count(e, &sum_ns), cumulative = 0;
+		uint64_t count = sum_shards(&shards[0].count[e]), cumulative = 0;
+		uint64_t sum_ns = sum_shards(&shards[0].sum_ns[e]);
 
 		for (size_t b = 0; b < BUCKETS; b++) {
-			cumulative += sum_bucket(e, b);
+			cumulative += sum_shards(&shards[0].buckets[e][b]);
 			rc |= buffer_printf(out,
 				"echosvc_request_duration_seconds_bucket{service=\"%s\",endpoint=\"%s\",le=\"%g\"} %llu\n",
 				service_name, endpoint_names[e], bounds[b],
@@ -227,7 +199,7 @@ static int render_upstream(struct buffer *out)
 	for (size_t o = 0; o < METRICS_OUTCOME_COUNT; o++)
 		rc |= buffer_printf(out,
 			"echosvc_upstream_requests_total{service=\"%s\",outcome=\"%s\"} %llu\n",
-			service_name, outcome_names[o], (unsigned long long)sum_outcome(o));
+			service_name, outcome_names[o], (unsigned long long)sum_shards(&shards[0].outcomes[o]));
 	rc |= buffer_printf(out,
 		"# HELP echosvc_upstream_inflight Calls to A in flight now.\n"
 		"# TYPE echosvc_upstream_inflight gauge\n"
