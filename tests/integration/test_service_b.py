@@ -119,6 +119,8 @@ class ServiceB(TestCase):
         self.assertEqual(doc["service_b"], "ok")
         self.assertEqual(doc["error"], 'Get "%s/echo?msg=hello": %s' % (fake.base, cause))
         self.assertLess(elapsed, timeout_ms / 1000 + 0.5 * TIME_SCALE)
+        # bad answers and timeouts may have reached A: never retried
+        self.assertEqual(len(fake.requests), 1)
         return b
 
     def test_a_answers_500(self):
