@@ -21,6 +21,11 @@ def raise_fd_limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def report(text, *args):
+    """A measured figure, for the closing notes; meson keeps it in the test log."""
+    sys.stderr.write("measured: " + (text % args) + "\n")
+
+
 def timed_health(port, n=20):
     times = []
     for _ in range(n):
@@ -47,17 +52,20 @@ class Resilience(TestCase):
         return b, fake, elapsed
 
     def test_reset_is_503_and_retried(self):
-        b, fake, _ = self.fail_case("reset", 503, "connection reset")
+        b, fake, elapsed = self.fail_case("reset", 503, "connection reset")
+        report("reset: 503 after %d attempts in %.1f ms", len(fake.requests), elapsed * 1000)
         self.assertEqual(len(fake.requests), 2)  # one retry (--retries 1)
         self.assertEqual(metric(b.port, 'echosvc_upstream_requests_total{service="B",outcome="refused"}'), 1)
 
     def test_hang_is_504_within_timeout(self):
         _, fake, elapsed = self.fail_case("never", 504, "timeout after 1000 ms")
+        report("hang: 504 after %.0f ms (--timeout-ms 1000)", elapsed * 1000)
         self.assertLess(elapsed, 1.5)
         self.assertEqual(len(fake.requests), 1)  # a timeout is never retried
 
     def test_drip_is_504_within_timeout(self):
         _, _, elapsed = self.fail_case("drip", 504, "timeout after 1000 ms")
+        report("drip: 504 after %.0f ms (--timeout-ms 1000)", elapsed * 1000)
         self.assertLess(elapsed, 1.5)
 
     def test_huge_answer_is_502_fast_and_bounded(self):
@@ -65,6 +73,8 @@ class Resilience(TestCase):
             b, _, elapsed = self.fail_case(mode, 502, "answer larger than 65536 bytes")
             self.assertLess(elapsed, 2.0, mode)
             self.assertLess(peak_rss_kib(b.proc.pid), 64 * 1024, mode)
+            report("10 MiB answer (%s): 502 after %.0f ms, B peak RSS %d KiB", mode,
+                   elapsed * 1000, peak_rss_kib(b.proc.pid))
 
     def test_name_not_resolved_is_503(self):
         b = self.start("serve-b", "--service-a", "http://no-such-host.invalid:1")
@@ -117,6 +127,7 @@ class Resilience(TestCase):
         self.assertEqual(sum(served), 300)
         for n in served:
             self.assertGreater(n, 100, served)  # round-robin between the two left
+        report("3 replicas, one dead: 300/300 answered 200, the two alive served %s", served)
 
     def test_round_robin_over_healthy_replicas(self):
         replicas = [self.start("serve-a") for _ in range(3)]
@@ -144,6 +155,8 @@ class Resilience(TestCase):
             self.assertEqual(json.loads(body)["error"],
                              'Get "http://127.0.0.1:%d/echo?msg=x": circuit open' % port)
         self.assertLess(statistics.median(times), 0.020)
+        report("circuit open: answers in median %.2f ms, max %.2f ms",
+               statistics.median(times) * 1000, max(times) * 1000)
         self.assertEqual(metric(b.port, 'echosvc_circuit_open{service="B",replica="http://127.0.0.1:%d"}' % port), 1)
         self.start("serve-a", listen="127.0.0.1:%d" % port)
         back = time.monotonic()
@@ -153,6 +166,8 @@ class Resilience(TestCase):
                 break
             self.assertLess(time.monotonic() - back, 1.5)
             time.sleep(0.02)
+        report("A back: first 200 after %.0f ms (--breaker-open-ms 1000)",
+               (time.monotonic() - back) * 1000)
         self.assertEqual(metric(b.port, 'echosvc_circuit_open{service="B",replica="http://127.0.0.1:%d"}' % port), 0)
 
     def test_max_inflight_sheds_load_at_once(self):
@@ -183,6 +198,8 @@ class Resilience(TestCase):
         for t in threads:
             t.join(30)
         self.assertEqual(len(shed), 150)
+        report("--max-inflight 50, 200 calls on a frozen A: 150 shed with 503, slowest in %.0f ms",
+               max(e for _, _, e in shed) * 1000)
         for status, body, elapsed in shed:
             self.assertEqual(status, 503)
             self.assertIn("too many calls in flight", json.loads(body)["error"])
@@ -206,6 +223,8 @@ class Resilience(TestCase):
                 status, _, _ = request(svc.port, "/health", timeout=5)
                 self.assertEqual(status, 200)
                 self.assertLess(time.monotonic() - started, 1.0)
+                report("300 slow clients on %s: /health in %.2f ms", svc.args[1],
+                       (time.monotonic() - started) * 1000)
             finally:
                 for s in socks:
                     s.close()
@@ -224,10 +243,10 @@ class Resilience(TestCase):
                 self.assertLess(time.monotonic(), deadline)
                 time.sleep(0.05)
             times = timed_health(b.port, 20)
-            sys.stderr.write("health with 1000 pending: median %.2f ms, max %.2f ms\n"
-                             % (statistics.median(times) * 1000, max(times) * 1000))
             self.assertLess(max(times), 0.1)
-            sys.stderr.write("B peak RSS with 1000 pending: %d KiB\n" % peak_rss_kib(b.proc.pid))
+            report("A frozen, 1000 calls pending: B /health median %.2f ms, max %.2f ms, "
+                   "B peak RSS %d KiB", statistics.median(times) * 1000, max(times) * 1000,
+                   peak_rss_kib(b.proc.pid))
         finally:
             a.send(signal.SIGCONT)
             for s in socks:
@@ -240,7 +259,7 @@ class Resilience(TestCase):
             results = list(pool.map(lambda i: request(b.port, "/call-echo?msg=%d" % i), range(1000)))
         self.assertEqual([r[0] for r in results], [200] * 1000)
         accepted = metric(a.port, "echosvc_connections_accepted_total")
-        sys.stderr.write("A accepted %d connections for 1000 calls at 20 concurrent\n" % accepted)
+        report("A accepted %d connections for 1000 calls at 20 concurrent", accepted)
         self.assertLessEqual(accepted, 2 * 20 + 1)  # not one per call; +1: this scrape
 
 
