@@ -1,7 +1,6 @@
 /* serve_b.c - service B: its routes, /health, /call-echo and /metrics. */
 #include "serve_b.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "buffer.h"
