@@ -56,7 +56,12 @@ class Service:
         self.port = None
         self.host = "127.0.0.1"
         if wait:
-            self.wait_listening()
+            try:
+                self.wait_listening()
+            except BaseException:
+                self.stop()  # a service that never got ready is not left behind
+                self.dump()
+                raise
 
     def wait_listening(self):
         pattern = r'event=listening addr=(\S+)|"event":"listening","addr":"([^"]+)"'
