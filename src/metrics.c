@@ -40,13 +40,12 @@ struct shard {
 static struct shard shards[SHARDS];
 static atomic_uint next_shard;
 static _Thread_local struct shard *my_shard;
-static atomic_int upstream_inflight;
 static atomic_uint requests_active;
 static atomic_uint_fast64_t connections_accepted;
 static atomic_int connections_open;
 
 static const char *service_name = "?";
-static const char *const *endpoint_names;
+static const char *endpoint_names[METRICS_ENDPOINTS_MAX];
 static size_t endpoint_count;
 static double start_time;
 static bool upstream_enabled;
@@ -60,8 +59,9 @@ void metrics_init(const char *service, const char *const *endpoints, size_t coun
 	gettimeofday(&now, NULL);
 	start_time = (double)now.tv_sec + (double)now.tv_usec / 1e6;
 	service_name = service;
-	endpoint_names = endpoints;
 	endpoint_count = count < METRICS_ENDPOINTS_MAX ? count : METRICS_ENDPOINTS_MAX;
+	for (size_t i = 0; i < endpoint_count; i++)
+		endpoint_names[i] = endpoints[i];
 }
 
 void metrics_enable_upstream(metrics_source *source, void *arg)
@@ -119,11 +119,6 @@ unsigned metrics_requests_active(void)
 void metrics_upstream_observe(enum metrics_outcome outcome)
 {
 	atomic_fetch_add_explicit(&shard_get()->outcomes[outcome], 1, memory_order_relaxed);
-}
-
-void metrics_upstream_inflight_add(int delta)
-{
-	atomic_fetch_add_explicit(&upstream_inflight, delta, memory_order_relaxed);
 }
 
 /* Sums one counter over every shard; field points at it in shards[0]. */
@@ -200,11 +195,6 @@ static int render_upstream(struct buffer *out)
 		rc |= buffer_printf(out,
 			"echosvc_upstream_requests_total{service=\"%s\",outcome=\"%s\"} %llu\n",
 			service_name, outcome_names[o], (unsigned long long)sum_shards(&shards[0].outcomes[o]));
-	rc |= buffer_printf(out,
-		"# HELP echosvc_upstream_inflight Calls to A in flight now.\n"
-		"# TYPE echosvc_upstream_inflight gauge\n"
-		"echosvc_upstream_inflight{service=\"%s\"} %d\n",
-		service_name, atomic_load(&upstream_inflight));
 	if (extra_source != NULL)
 		rc |= extra_source(out, extra_arg);
 	return rc;

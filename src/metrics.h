@@ -25,12 +25,14 @@ typedef int metrics_source(struct buffer *out, void *arg);
 
 /*
  * Sets the service label and the endpoint names; endpoint 0 is "other"
- * (paths that matched no route), endpoints[i] is route i. The strings are
- * borrowed for the process's life. Call once before any thread counts.
+ * (paths that matched no route), endpoints[i] is route i. The array is copied,
+ * the strings are borrowed for the process's life. Call once before any
+ * thread counts.
  */
 void metrics_init(const char *service, const char *const *endpoints, size_t count);
 
-/* Registers B's upstream families and their extra source (may be NULL). */
+/* Registers B's upstream families and the source of its gauges (calls in
+ * flight, circuits), which may be NULL. */
 void metrics_enable_upstream(metrics_source *source, void *arg);
 
 /* Counts one answered request. Lock-free; any thread. */
@@ -48,9 +50,6 @@ unsigned metrics_requests_active(void);
 
 /* Counts one call to A by its outcome. Lock-free; any thread. */
 void metrics_upstream_observe(enum metrics_outcome outcome);
-
-/* Moves the calls-in-flight gauge by delta. Any thread. */
-void metrics_upstream_inflight_add(int delta);
 
 /* Appends the whole exposition (format 0.0.4). Returns 0 or -1 as buffer_append(). */
 int metrics_render(struct buffer *out);

@@ -4,7 +4,6 @@
 #include "buffer.h"
 #include "json.h"
 #include "log.h"
-#include "metrics.h"
 #include "server.h"
 
 /* The largest answer: every msg byte escaped as \u00XX, plus the frame. */
@@ -33,8 +32,6 @@ static const struct server_route routes[] = {
 	{"/metrics", server_handle_metrics},
 };
 
-/* Metric endpoint labels: "other", then the routes in order. */
-static const char *const endpoints[] = {"other", "/health", "/echo", "/metrics"};
 
 int serve_a_run(const struct config *cfg)
 {
@@ -46,6 +43,5 @@ int serve_a_run(const struct config *cfg)
 	};
 
 	log_init("A", cfg->log_format);
-	metrics_init("A", endpoints, sizeof(endpoints) / sizeof(endpoints[0]));
 	return server_run(&options, NULL, NULL);
 }

@@ -6,7 +6,6 @@
 #include "buffer.h"
 #include "json.h"
 #include "log.h"
-#include "metrics.h"
 #include "server.h"
 #include "upstream.h"
 
@@ -77,7 +76,6 @@ static const struct server_route routes[] = {
 	{"/metrics", server_handle_metrics},
 };
 
-static const char *const endpoints[] = {"other", "/health", "/call-echo", "/metrics"};
 
 int serve_b_run(const struct config *cfg)
 {
@@ -91,7 +89,6 @@ int serve_b_run(const struct config *cfg)
 	int status;
 
 	log_init("B", cfg->log_format);
-	metrics_init("B", endpoints, sizeof(endpoints) / sizeof(endpoints[0]));
 	upstream = upstream_new(cfg, error, sizeof(error));
 	if (upstream == NULL) {
 		log_failure(error);

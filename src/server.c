@@ -342,6 +342,18 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 	return MHD_YES;
 }
 
+/* The endpoint labels of the metrics: "other", then the routes, in the
+ * order reply_content() counts them. */
+static void register_endpoints(const struct server_options *options)
+{
+	const char *names[METRICS_ENDPOINTS_MAX] = {"other"};
+	size_t count = 1;
+
+	for (size_t i = 0; i < options->route_count && count < METRICS_ENDPOINTS_MAX; i++)
+		names[count++] = options->routes[i].path;
+	metrics_init(options->service, names, count);
+}
+
 /* Opens the listening socket ourselves, so a failure is reported as one
  * clear line and the real port is known when port 0 was asked for. */
 static int listen_open(const struct config_address *address, int *family, char *error,
@@ -425,6 +437,7 @@ struct server *server_start(const struct server_options *options, char *error,
 	srv->config = cfg;
 	srv->routes = options->routes;
 	srv->route_count = options->route_count;
+	register_endpoints(options);
 	srv->listen_fd = listen_open(&cfg->listen, &family, error, error_size);
 	if (srv->listen_fd < 0)
 		goto fail;

@@ -261,7 +261,6 @@ static void call_finish(struct upstream_call *call, unsigned status,
 	call->headers = NULL;
 	call->done = true;
 	metrics_upstream_observe(outcome);
-	metrics_upstream_inflight_add(-1);
 	atomic_fetch_sub_explicit(&up->inflight, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&call->lane->load, 1, memory_order_relaxed);
 	server_resume(call->req);
@@ -646,7 +645,6 @@ int upstream_submit(struct upstream *up, struct server_request *req, const char 
 	}
 	call->path = buffer_release(&path, NULL);
 	server_set_data(req, call, call_free);
-	metrics_upstream_inflight_add(1);
 	/* Suspend before the hand-off: the thread may resume req at once. */
 	server_suspend(req);
 	lane = lane_pick(up);
@@ -705,11 +703,19 @@ void upstream_abandon(void *arg)
 		wake(&up->lanes[i]);
 }
 
-/* echosvc_circuit_open{replica}: read from the mirrors, never the breakers. */
-static int render_circuits(struct buffer *out, void *arg)
+/* B's gauges: calls in flight (the counter --max-inflight is checked
+ * against), and each replica's circuit, read from the mirrors, never the
+ * breakers. */
+static int render_gauges(struct buffer *out, void *arg)
 {
 	struct upstream *up = arg;
-	int rc = buffer_append_str(out,
+	int rc = buffer_printf(out,
+		"# HELP echosvc_upstream_inflight Calls to A in flight now.\n"
+		"# TYPE echosvc_upstream_inflight gauge\n"
+		"echosvc_upstream_inflight{service=\"B\"} %u\n",
+		atomic_load_explicit(&up->inflight, memory_order_relaxed));
+
+	rc |= buffer_append_str(out,
 		"# HELP echosvc_circuit_open Whether a replica's circuit is open (1) or closed (0).\n"
 		"# TYPE echosvc_circuit_open gauge\n");
 
@@ -820,7 +826,7 @@ struct upstream *upstream_new(const struct config *cfg, char *error, size_t erro
 			goto fail;
 		}
 	}
-	metrics_enable_upstream(render_circuits, up);
+	metrics_enable_upstream(render_gauges, up);
 	return up;
 fail:
 	for (size_t i = 0; i < started; i++)

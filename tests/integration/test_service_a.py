@@ -42,6 +42,10 @@ class ServiceA(TestCase):
         self.assertEqual(headers["content-length"], str(len(get_body)))
         status, _, body = self.get("/health", method="HEAD")
         self.assertEqual((status, body), (200, b""))
+        status, headers, body = self.get("/metrics", method="HEAD")
+        self.assertEqual((status, body), (200, b""))
+        self.assertTrue(headers["content-type"].startswith("text/plain; version=0.0.4"))
+        self.assertIn("x-request-id", headers)
 
     def test_missing_msg(self):
         for path in ("/echo", "/echo?", "/echo?other=1", "/echo?msgx=1"):
@@ -68,8 +72,10 @@ class ServiceA(TestCase):
         at_limit = "%41" * 4096  # 4096 bytes decoded, a URL three times longer
         body = self.echo(at_limit)
         self.assertEqual(body, compact({"echo": "A" * 4096}))
-        status, _, body = self.get("/echo?msg=" + "%41" * 4097)
+        status, headers, body = self.get("/echo?msg=" + "%41" * 4097)
         self.assertEqual(status, 414)
+        self.assertEqual(headers["content-type"], "application/json")
+        self.assertIn("x-request-id", headers)
         self.assertIn("4096", json.loads(body)["error"])
         status, _, body = self.get("/echo?msg=" + "x" * 5000)
         self.assertEqual(status, 414)
@@ -123,6 +129,7 @@ class ServiceA(TestCase):
                 status, headers, body = self.get(path, method=method)
                 self.assertEqual((status, body), (405, b'{"error":"method not allowed"}\n'))
                 self.assertEqual(headers["allow"], "GET, HEAD")
+                self.assertRegex(headers["x-request-id"], r"^[0-9a-f]{32}$")
 
     def test_request_id_kept_or_replaced(self):
         _, headers, _ = self.get("/health", headers={"X-Request-Id": "client-id_1.2:3"})

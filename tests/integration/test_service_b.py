@@ -51,7 +51,9 @@ class ServiceB(TestCase):
         a, b = self.pair()
         port = a.port
         self.assertEqual(a.stop(), 0)
-        status, _, body = self.call(b, "hello")
+        status, headers, body = self.call(b, "hello")
+        self.assertEqual(headers["content-type"], "application/json")
+        self.assertRegex(headers["x-request-id"], r"^[0-9a-f]{32}$")
         want = ('{"error":"Get \\"http://127.0.0.1:%d/echo?msg=hello\\": connection refused",'
                 '"service_a":"unavailable","service_b":"ok"}\n' % port).encode()
         self.assertEqual((status, body), (503, want))
