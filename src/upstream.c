@@ -242,7 +242,6 @@ static void call_finish(struct upstream_call *call, unsigned status,
 	struct upstream *up = call->up;
 
 	call->result.status = status;
-	call->result.outcome = outcome;
 	if (status != 200) {
 		if (call->url.len == 0)
 			url_for(call, atomic_load(&up->next_replica) % up->replica_count);
@@ -688,7 +687,6 @@ void upstream_overload_result(struct upstream *up, const char *msg, size_t len,
 		buffer_append_str(out, "too many calls in flight");
 	}
 	result->status = 503;
-	result->outcome = METRICS_OVERLOADED;
 	result->echo = NULL;
 	result->error = out->data;
 	result->error_len = out->len;

@@ -19,7 +19,6 @@ struct upstream_call;
 /* How one call ended, ready for B's answer. */
 struct upstream_result {
 	unsigned status;              /* 200, or 502 / 503 / 504 */
-	enum metrics_outcome outcome;
 	const cJSON *echo;            /* status 200: A's "echo", a string; owned by the call */
 	const char *error;            /* otherwise: Get "URL": cause; owned by the call */
 	size_t error_len;
