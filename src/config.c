@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <sched.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,8 @@ static const struct config_option options[CONFIG_OPTION_COUNT] = {
 		0, 8192, FIELD(max_msg_bytes), "N",
 		"longest accepted msg, in bytes after decoding"},
 	[CONFIG_THREADS] = {"threads", TYPE_NUMBER, AB, "0", NULL,
-		0, 256, FIELD(threads), "N", "HTTP worker threads; 0 means one per CPU"},
+		0, 256, FIELD(threads), "N",
+		"event loops, one thread each; 0 means one per CPU this process may use"},
 	[CONFIG_MAX_CONNECTIONS] = {"max-connections", TYPE_NUMBER, AB, "1024", NULL,
 		1, 65536, FIELD(max_connections), "N", "client connections held at once"},
 	[CONFIG_MAX_CONNECTIONS_PER_IP] = {"max-connections-per-ip", TYPE_NUMBER, AB, "0", NULL,
@@ -458,9 +460,14 @@ static int validate(struct config *cfg, char *error)
 		}
 	}
 	if ((cfg->role & (CONFIG_ROLE_A | CONFIG_ROLE_B)) && cfg->threads == 0) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		/* The CPUs this process may run on, not those the machine has:
+		 * a container limited by a cpuset gets its own count. */
+		cpu_set_t cpus;
+		long count = sched_getaffinity(0, sizeof(cpus), &cpus) == 0
+				     ? CPU_COUNT(&cpus)
+				     : sysconf(_SC_NPROCESSORS_ONLN);
 
-		cfg->threads = cpus < 1 ? 1 : cpus > 256 ? 256 : (unsigned)cpus;
+		cfg->threads = count < 1 ? 1 : count > 256 ? 256 : (unsigned)count;
 	}
 	return 0;
 }

@@ -2,11 +2,8 @@
 #include "log.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -218,147 +215,55 @@ static void line_finish(struct line *line)
 }
 
 /*
- * Batching. Each thread that logs requests appends whole lines to its own
- * buffer; a buffer goes out with one write() when the next line would not
- * fit, and a flusher thread writes every buffer out every FLUSH_MS. A batch
+ * Batching. A loop thread appends its request lines to its own buffer and
+ * writes it with one write() before the loop sleeps (log_flush from its
+ * before-sleep hook), or earlier when the next line would not fit. A batch
  * is at most PIPE_BUF bytes of whole lines, so it is as atomic as one line:
- * lines never interleave. This saves one system call per request, a third of
- * what answering one costs. The price: a line may appear up to FLUSH_MS late.
+ * lines never interleave. This saves a system call per request, and a line
+ * is never later than the end of its loop turn. The buffer is the thread's
+ * own: no lock, no flusher thread.
  */
-#define FLUSH_MS 20
-
-struct batch {
-	pthread_mutex_t lock;   /* the owner thread and the flusher */
+static _Thread_local struct {
+	bool on;
 	size_t len;
-	struct batch *next;     /* in batches, under batches_lock */
 	char data[LOG_LINE_MAX];
-};
+} batch;
 
-static pthread_mutex_t batches_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct batch *batches;
-static _Thread_local struct batch *my_batch;
-static atomic_bool batching;
-static pthread_t flusher;
-static pthread_mutex_t flusher_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t flusher_wake = PTHREAD_COND_INITIALIZER;
-static bool flusher_stop;
-
-/* Writes out b's lines; b->lock is held. */
-static void batch_flush_locked(struct batch *b)
+void log_flush(void)
 {
-	if (b->len > 0)
-		log_write(b->data, b->len);
-	b->len = 0;
+	if (batch.len > 0)
+		log_write(batch.data, batch.len);
+	batch.len = 0;
 }
 
-static void flush_all(void)
+void log_batch_begin(void)
 {
-	pthread_mutex_lock(&batches_lock);
-	for (struct batch *b = batches; b != NULL; b = b->next) {
-		pthread_mutex_lock(&b->lock);
-		batch_flush_locked(b);
-		pthread_mutex_unlock(&b->lock);
-	}
-	pthread_mutex_unlock(&batches_lock);
+	batch.on = true;
 }
 
-static void *flusher_main(void *arg)
+void log_batch_end(void)
 {
-	pthread_mutex_lock(&flusher_lock);
-	while (!flusher_stop) {
-		struct timespec until;
-
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += FLUSH_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&flusher_wake, &flusher_lock, &until);
-		pthread_mutex_unlock(&flusher_lock);
-		flush_all();
-		pthread_mutex_lock(&flusher_lock);
-	}
-	pthread_mutex_unlock(&flusher_lock);
-	return NULL;
-}
-
-/* The calling thread's batch, made on first use; NULL when out of memory. */
-static struct batch *batch_mine(void)
-{
-	struct batch *b = my_batch;
-
-	if (b != NULL)
-		return b;
-	b = calloc(1, sizeof(*b));
-	if (b == NULL)
-		return NULL;
-	pthread_mutex_init(&b->lock, NULL);
-	pthread_mutex_lock(&batches_lock);
-	b->next = batches;
-	batches = b;
-	pthread_mutex_unlock(&batches_lock);
-	my_batch = b;
-	return b;
+	log_flush();
+	batch.on = false;
 }
 
 /* Sends a finished request line: into this thread's batch when batching. */
 static void line_send(struct line *line)
 {
-	struct batch *b = atomic_load_explicit(&batching, memory_order_acquire) ? batch_mine()
-										: NULL;
-
-	if (b == NULL) {
+	if (!batch.on) {
 		log_write(line->text, line->len);
 		return;
 	}
-	pthread_mutex_lock(&b->lock);
-	if (b->len + line->len > sizeof(b->data))
-		batch_flush_locked(b);
-	memcpy(b->data + b->len, line->text, line->len);
-	b->len += line->len;
-	pthread_mutex_unlock(&b->lock);
+	if (batch.len + line->len > sizeof(batch.data))
+		log_flush();
+	memcpy(batch.data + batch.len, line->text, line->len);
+	batch.len += line->len;
 }
 
-int log_batch_start(void)
-{
-	flusher_stop = false;
-	if (pthread_create(&flusher, NULL, flusher_main, NULL) != 0)
-		return -1;
-	atomic_store(&batching, true);
-	return 0;
-}
-
-void log_batch_stop(void)
-{
-	if (!atomic_load(&batching))
-		return;
-	atomic_store(&batching, false);
-	pthread_mutex_lock(&flusher_lock);
-	flusher_stop = true;
-	pthread_cond_signal(&flusher_wake);
-	pthread_mutex_unlock(&flusher_lock);
-	pthread_join(flusher, NULL);
-	flush_all();
-	pthread_mutex_lock(&batches_lock);
-	while (batches != NULL) {
-		struct batch *b = batches;
-
-		batches = b->next;
-		pthread_mutex_destroy(&b->lock);
-		free(b);
-	}
-	pthread_mutex_unlock(&batches_lock);
-	/* Threads still alive keep a dangling my_batch: log_batch_stop() runs
-	 * after every logging thread but the caller has stopped. */
-	my_batch = NULL;
-}
-
-/* Event lines are rare and must not wait: whatever is batched goes first. */
+/* Event lines are rare and must not wait: this thread's batch goes first. */
 static void line_send_now(struct line *line)
 {
-	if (atomic_load(&batching))
-		flush_all();
+	log_flush();
 	log_write(line->text, line->len);
 }
 

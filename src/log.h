@@ -26,14 +26,16 @@ struct log_request {
  * line. Call once before any thread logs. */
 void log_init(const char *service, enum config_log_format format);
 
-/* From here on request lines are batched per thread and written by whole
- * lines at most 20 ms later (events still go out at once). Returns 0, or -1
- * when the flusher thread could not start (lines then go out one by one). */
-int log_batch_start(void);
+/* From here on this thread's request lines are batched until log_flush()
+ * (events still go out at once). For a loop thread: call log_flush() before
+ * the loop sleeps. */
+void log_batch_begin(void);
 
-/* Writes every batched line and stops batching. Call once the threads that
- * log requests have stopped. */
-void log_batch_stop(void);
+/* Writes this thread's batched lines. */
+void log_flush(void);
+
+/* Writes this thread's batched lines and stops batching. */
+void log_batch_end(void);
 
 /* Writes one request line. Thread-safe. */
 void log_request(const struct log_request *entry);

@@ -1,4 +1,4 @@
-/* metrics.c - request and upstream counters, histograms, Prometheus text. */
+/* metrics.c - request counters and histograms, and the Prometheus text of every source. */
 #include "metrics.h"
 
 #include <stdatomic.h>
@@ -20,10 +20,6 @@ static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 				0.1, 0.25, 0.5, 1, 2.5, 5};
 #define BUCKETS (sizeof(bounds) / sizeof(bounds[0]))
 
-static const char *const outcome_names[METRICS_OUTCOME_COUNT] = {
-	"ok", "refused", "timeout", "bad_response", "circuit_open", "overloaded",
-};
-
 /*
  * One shard per group of threads, on its own cache lines, so that counting
  * never takes a lock and threads rarely write the same line. A scrape sums
@@ -34,23 +30,23 @@ struct shard {
 	atomic_uint_fast64_t buckets[METRICS_ENDPOINTS_MAX][BUCKETS]; /* not cumulative */
 	atomic_uint_fast64_t count[METRICS_ENDPOINTS_MAX];
 	atomic_uint_fast64_t sum_ns[METRICS_ENDPOINTS_MAX];
-	atomic_uint_fast64_t outcomes[METRICS_OUTCOME_COUNT];
 };
 
 static struct shard shards[SHARDS];
 static atomic_uint next_shard;
 static _Thread_local struct shard *my_shard;
-static atomic_uint requests_active;
-static atomic_uint_fast64_t connections_accepted;
-static atomic_int connections_open;
 
 static const char *service_name = "?";
 static const char *endpoint_names[METRICS_ENDPOINTS_MAX];
 static size_t endpoint_count;
 static double start_time;
-static bool upstream_enabled;
-static metrics_source *extra_source;
-static void *extra_arg;
+
+#define SOURCES_MAX 4
+static struct {
+	metrics_source *render;
+	void *arg;
+} sources[SOURCES_MAX];
+static size_t source_count;
 
 void metrics_init(const char *service, const char *const *endpoints, size_t count)
 {
@@ -64,11 +60,19 @@ void metrics_init(const char *service, const char *const *endpoints, size_t coun
 		endpoint_names[i] = endpoints[i];
 }
 
-void metrics_enable_upstream(metrics_source *source, void *arg)
+int metrics_add_source(metrics_source *source, void *arg)
 {
-	upstream_enabled = true;
-	extra_source = source;
-	extra_arg = arg;
+	if (source_count == SOURCES_MAX)
+		return -1;
+	sources[source_count].render = source;
+	sources[source_count].arg = arg;
+	source_count++;
+	return 0;
+}
+
+const char *metrics_service(void)
+{
+	return service_name;
 }
 
 static struct shard *shard_get(void)
@@ -96,29 +100,6 @@ void metrics_request_observe(size_t endpoint, unsigned code, uint64_t elapsed_ns
 		atomic_fetch_add_explicit(&s->buckets[endpoint][bucket], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->count[endpoint], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->sum_ns[endpoint], elapsed_ns, memory_order_relaxed);
-}
-
-void metrics_requests_active_add(int delta)
-{
-	/* release: the drain's acquire load sees the request's work done */
-	atomic_fetch_add_explicit(&requests_active, (unsigned)delta, memory_order_release);
-}
-
-void metrics_connection_observe(int delta)
-{
-	if (delta > 0)
-		atomic_fetch_add_explicit(&connections_accepted, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&connections_open, delta, memory_order_relaxed);
-}
-
-unsigned metrics_requests_active(void)
-{
-	return atomic_load_explicit(&requests_active, memory_order_acquire);
-}
-
-void metrics_upstream_observe(enum metrics_outcome outcome)
-{
-	atomic_fetch_add_explicit(&shard_get()->outcomes[outcome], 1, memory_order_relaxed);
 }
 
 /* Sums one counter over every shard; field points at it in shards[0]. */
@@ -184,42 +165,12 @@ static int render_requests(struct buffer *out)
 	return rc;
 }
 
-static int render_upstream(struct buffer *out)
-{
-	int rc = 0;
-
-	rc |= buffer_append_str(out,
-		"# HELP echosvc_upstream_requests_total Calls from B to A, by how they ended.\n"
-		"# TYPE echosvc_upstream_requests_total counter\n");
-	for (size_t o = 0; o < METRICS_OUTCOME_COUNT; o++)
-		rc |= buffer_printf(out,
-			"echosvc_upstream_requests_total{service=\"%s\",outcome=\"%s\"} %llu\n",
-			service_name, outcome_names[o], (unsigned long long)sum_shards(&shards[0].outcomes[o]));
-	if (extra_source != NULL)
-		rc |= extra_source(out, extra_arg);
-	return rc;
-}
-
 int metrics_render(struct buffer *out)
 {
 	int rc = render_requests(out);
 
-	if (upstream_enabled)
-		rc |= render_upstream(out);
-	rc |= buffer_printf(out,
-		"# HELP echosvc_requests_in_progress Requests received and not yet answered.\n"
-		"# TYPE echosvc_requests_in_progress gauge\n"
-		"echosvc_requests_in_progress{service=\"%s\"} %u\n",
-		service_name, metrics_requests_active());
-	rc |= buffer_printf(out,
-		"# HELP echosvc_connections_accepted_total Client connections accepted.\n"
-		"# TYPE echosvc_connections_accepted_total counter\n"
-		"echosvc_connections_accepted_total{service=\"%s\"} %llu\n"
-		"# HELP echosvc_connections_open Client connections open now.\n"
-		"# TYPE echosvc_connections_open gauge\n"
-		"echosvc_connections_open{service=\"%s\"} %d\n",
-		service_name, (unsigned long long)atomic_load(&connections_accepted), service_name,
-		atomic_load(&connections_open));
+	for (size_t i = 0; i < source_count; i++)
+		rc |= sources[i].render(out, sources[i].arg);
 	rc |= buffer_printf(out,
 		"# HELP echosvc_build_info Version of the running echosvc.\n"
 		"# TYPE echosvc_build_info gauge\n"

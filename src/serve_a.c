@@ -5,6 +5,7 @@
 #include "json.h"
 #include "log.h"
 #include "server.h"
+#include "service.h"
 
 /* The largest answer: every msg byte escaped as \u00XX, plus the frame. */
 #define ECHO_BODY_MAX(msg_max) ((size_t)(msg_max) * 6 + 32)
@@ -35,13 +36,15 @@ static const struct server_route routes[] = {
 
 int serve_a_run(const struct config *cfg)
 {
-	struct server_options options = {
-		.service = "A",
-		.config = cfg,
-		.routes = routes,
-		.route_count = sizeof(routes) / sizeof(routes[0]),
+	struct service_role role = {
+		.server = {
+			.service = "A",
+			.config = cfg,
+			.routes = routes,
+			.route_count = sizeof(routes) / sizeof(routes[0]),
+		},
 	};
 
 	log_init("A", cfg->log_format);
-	return server_run(&options, NULL, NULL);
+	return service_run(cfg, &role);
 }

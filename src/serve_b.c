@@ -1,40 +1,56 @@
 /* serve_b.c - service B: its routes, /health, /call-echo and /metrics. */
 #include "serve_b.h"
 
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buffer.h"
 #include "json.h"
 #include "log.h"
 #include "server.h"
+#include "service.h"
 #include "upstream.h"
 
-static struct upstream *upstream; /* set once before the server starts */
+/* One /call-echo: the request owns it (server_set_data) and frees it when
+ * it completes; the call to A fills result and resumes the request. */
+struct call_echo {
+	struct server_request *req;
+	bool done;
+	struct upstream_result result;
+};
+
+static void call_echo_free(void *data)
+{
+	struct call_echo *ce = data;
+
+	upstream_result_finish(&ce->result);
+	free(ce);
+}
 
 static void reply_failure(struct server_request *req, const struct upstream_result *result)
 {
+	const char *error = result->error != NULL ? result->error : "unavailable";
+	size_t error_len = result->error != NULL ? result->error_len : strlen(error);
 	struct buffer body;
 
-	buffer_init(&body, result->error_len * 6 + 128);
+	buffer_init(&body, error_len * 6 + 128);
 	if (buffer_append_str(&body, "{\"error\":") < 0 ||
-	    json_append_string(&body, result->error, result->error_len) < 0 ||
+	    json_append_string(&body, error, error_len) < 0 ||
 	    buffer_append_str(&body, ",\"service_a\":\"unavailable\",\"service_b\":\"ok\"}\n") < 0)
-		server_reply_error(req, result->status, result->error);
+		server_reply_error(req, result->status, error);
 	else
-		server_reply(req, result->status, body.data, body.len, result->error,
-			     result->error_len);
+		server_reply(req, result->status, body.data, body.len, error, error_len);
 	buffer_finish(&body);
 }
 
 static void reply_success(struct server_request *req, const struct upstream_result *result)
 {
-	const char *echo = result->echo->valuestring;
-	size_t len = strlen(echo);
 	struct buffer body;
 
-	buffer_init(&body, len * 6 + 64);
+	buffer_init(&body, result->echo_len * 6 + 64);
 	if (buffer_append_str(&body, "{\"service_a\":{\"echo\":") < 0 ||
-	    json_append_string(&body, echo, len) < 0 ||
+	    json_append_string(&body, result->echo, result->echo_len) < 0 ||
 	    buffer_append_str(&body, "},\"service_b\":\"ok\"}\n") < 0)
 		server_reply_error(req, 500, "out of memory");
 	else
@@ -42,32 +58,54 @@ static void reply_success(struct server_request *req, const struct upstream_resu
 	buffer_finish(&body);
 }
 
-/* Runs twice per call: once to start it (the connection is then parked, no
- * thread waits), once when upstream resumes the request with the result. */
+static void reply_result(struct server_request *req, const struct upstream_result *result)
+{
+	if (result->status == 200)
+		reply_success(req, result);
+	else
+		reply_failure(req, result);
+}
+
+/* upstream_done: on the request's loop thread, the call has ended. */
+static void call_echo_done(void *ctx, struct upstream_result *result)
+{
+	struct call_echo *ce = ctx;
+
+	ce->result = *result; /* the texts are ours now */
+	ce->done = true;
+	server_resume(ce->req);
+}
+
+/* Runs twice per call: once to start it (the request is then parked and
+ * the loop serves others), once when the call has ended. */
 static void handle_call_echo(struct server_request *req)
 {
-	const struct upstream_result *result = upstream_call_result(req);
-	const char *msg;
-	size_t len;
+	struct call_echo *ce = server_data(req);
+	struct upstream_request request = {.request_id = server_request_id(req)};
+	struct upstream_result refused;
 
-	if (result != NULL) {
-		if (result->status == 200)
-			reply_success(req, result);
-		else
-			reply_failure(req, result);
+	if (ce != NULL) {
+		if (ce->done)
+			reply_result(req, &ce->result);
 		return;
 	}
-	if (server_msg(req, &msg, &len) < 0)
+	if (server_msg(req, &request.msg, &request.len) < 0)
 		return;
-	if (upstream_submit(upstream, req, msg, len) < 0) {
-		struct upstream_result overload;
-		struct buffer error;
-
-		buffer_init(&error, CONFIG_URL_MAX + len * 3 + 64);
-		upstream_overload_result(upstream, msg, len, &error, &overload);
-		reply_failure(req, &overload);
-		buffer_finish(&error);
+	ce = calloc(1, sizeof(*ce));
+	if (ce == NULL) {
+		server_reply_error(req, 503, "out of memory");
+		return;
 	}
+	ce->req = req;
+	server_set_data(req, ce, call_echo_free);
+	if (upstream_call(server_role_state(req), &request, call_echo_done, ce, &refused) < 0) {
+		reply_result(req, &refused);
+		upstream_result_finish(&refused);
+		return;
+	}
+	/* on_done never runs before upstream_call() returns: suspending now
+	 * is in time for the resume */
+	server_suspend(req);
 }
 
 static const struct server_route routes[] = {
@@ -76,16 +114,36 @@ static const struct server_route routes[] = {
 	{"/metrics", server_handle_metrics},
 };
 
+static void *lane_start(struct loop *loop, void *arg, char *error, size_t error_size)
+{
+	return upstream_lane_new(arg, loop, error, error_size);
+}
+
+static void lane_abandon(void *state)
+{
+	upstream_abandon(state);
+}
+
+static void lane_finish(void *state)
+{
+	upstream_lane_free(state);
+}
 
 int serve_b_run(const struct config *cfg)
 {
-	struct server_options options = {
-		.service = "B",
-		.config = cfg,
-		.routes = routes,
-		.route_count = sizeof(routes) / sizeof(routes[0]),
+	struct service_role role = {
+		.server = {
+			.service = "B",
+			.config = cfg,
+			.routes = routes,
+			.route_count = sizeof(routes) / sizeof(routes[0]),
+		},
+		.loop_start = lane_start,
+		.loop_abandon = lane_abandon,
+		.loop_finish = lane_finish,
 	};
 	char error[CONFIG_ERROR_MAX];
+	struct upstream *upstream;
 	int status;
 
 	log_init("B", cfg->log_format);
@@ -94,7 +152,8 @@ int serve_b_run(const struct config *cfg)
 		log_failure(error);
 		return 1;
 	}
-	status = server_run(&options, upstream_abandon, upstream);
+	role.arg = upstream;
+	status = service_run(cfg, &role);
 	upstream_free(upstream);
 	return status;
 }

@@ -1,21 +1,15 @@
-/* server.c - the HTTP server both roles share: listen, route, answer, drain. */
+/* server.c - one loop's HTTP server: a libmicrohttpd daemon driven by that loop. */
 #include "server.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <microhttpd.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
-#include <signal.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,17 +20,29 @@
 #include "query.h"
 
 #define IDLE_TIMEOUT_S 30      /* a keep-alive connection idle this long is closed */
-#define LISTEN_BACKLOG 1024
-#define ABANDON_WAIT_MS 1000   /* after abandon(), how long answers may take */
 
+/*
+ * The daemon runs in libmicrohttpd's external-event mode: no thread of its
+ * own; its epoll fd sits in the loop's set, MHD_run() runs when that fd is
+ * ready, after a request was resumed, and when MHD's own timeout (idle
+ * connections) comes due. Everything here runs on the loop's thread; the
+ * stats are atomics only so that other threads may read them (the drain,
+ * /metrics on another loop).
+ */
 struct server {
 	struct MHD_Daemon *daemon;
-	int listen_fd;
+	struct loop *loop;
+	struct loop_io mhd_io;     /* MHD's epoll fd */
+	struct loop_timer mhd_timer;
+	int listen_fd;             /* -1 once quiesced */
 	const char *service;
 	const struct config *config;
 	const struct server_route *routes;
 	size_t route_count;
-	atomic_bool draining;  /* answers say Connection: close */
+	void *role_state;
+	bool draining;             /* answers say Connection: close */
+	bool resumed;              /* a request was resumed this turn */
+	struct server_stats *stats;
 };
 
 /* Per-request state: MHD's req_cls, created in uri_started() and freed in
@@ -152,7 +158,7 @@ static void *uri_started(void *cls, const char *uri, struct MHD_Connection *conn
 	req->query_len = query_len;
 	if (query != NULL)
 		memcpy(req->query, query + 1, query_len);
-	metrics_requests_active_add(1);
+	atomic_fetch_add_explicit(&srv->stats->requests_active, 1, memory_order_relaxed);
 	return req;
 }
 
@@ -160,6 +166,7 @@ static void *uri_started(void *cls, const char *uri, struct MHD_Connection *conn
 static void request_completed(void *cls, struct MHD_Connection *connection, void **req_cls,
 			      enum MHD_RequestTerminationCode code)
 {
+	struct server *srv = cls;
 	struct server_request *req = *req_cls;
 
 	if (req == NULL)
@@ -168,14 +175,21 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 		req->free_data(req->data);
 	free(req);
 	*req_cls = NULL;
-	metrics_requests_active_add(-1);
+	atomic_fetch_sub_explicit(&srv->stats->requests_active, 1, memory_order_relaxed);
 }
 
 /* MHD_OPTION_NOTIFY_CONNECTION: counts connections, for keep-alive checks. */
 static void connection_changed(void *cls, struct MHD_Connection *connection, void **socket_context,
 			       enum MHD_ConnectionNotificationCode code)
 {
-	metrics_connection_observe(code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+	struct server *srv = cls;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		atomic_fetch_add_explicit(&srv->stats->connections_accepted, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&srv->stats->connections_open, 1, memory_order_relaxed);
+	} else {
+		atomic_fetch_sub_explicit(&srv->stats->connections_open, 1, memory_order_relaxed);
+	}
 }
 
 static void reply_content(struct server_request *req, unsigned status, const char *content_type,
@@ -205,7 +219,7 @@ static void reply_content(struct server_request *req, unsigned status, const cha
 	MHD_add_response_header(response, "X-Request-Id", req->request_id);
 	if (allow != NULL)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, allow);
-	if (atomic_load_explicit(&srv->draining, memory_order_relaxed))
+	if (srv->draining)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
 	MHD_queue_response(req->connection, status, response);
 	MHD_destroy_response(response);
@@ -280,6 +294,8 @@ void server_suspend(struct server_request *req)
 void server_resume(struct server_request *req)
 {
 	MHD_resume_connection(req->connection);
+	/* MHD takes it back in its next run: make that run this turn */
+	req->server->resumed = true;
 }
 
 const char *server_request_id(const struct server_request *req)
@@ -296,6 +312,11 @@ void server_set_data(struct server_request *req, void *data, void (*free_data)(v
 void *server_data(const struct server_request *req)
 {
 	return req->data;
+}
+
+void *server_role_state(const struct server_request *req)
+{
+	return req->server->role_state;
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connection,
@@ -342,112 +363,84 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 	return MHD_YES;
 }
 
-/* The endpoint labels of the metrics: "other", then the routes, in the
- * order reply_content() counts them. */
-static void register_endpoints(const struct server_options *options)
+void server_metrics_init(const struct server_options *options)
 {
 	const char *names[METRICS_ENDPOINTS_MAX] = {"other"};
 	size_t count = 1;
 
+	/* "other", then the routes, in the order reply_content() counts them */
 	for (size_t i = 0; i < options->route_count && count < METRICS_ENDPOINTS_MAX; i++)
 		names[count++] = options->routes[i].path;
 	metrics_init(options->service, names, count);
 }
 
-/* Opens the listening socket ourselves, so a failure is reported as one
- * clear line and the real port is known when port 0 was asked for. */
-static int listen_open(const struct config_address *address, int *family, char *error,
-		       size_t error_size)
+/* Runs MHD, then tells the loop when MHD wants to run again. */
+static void daemon_run(struct server *srv)
 {
-	struct addrinfo hints = {0}, *found = NULL;
-	char port[8], shown[CONFIG_HOST_MAX + 16];
-	int fd = -1, rc, one = 1;
+	MHD_UNSIGNED_LONG_LONG timeout;
 
-	config_format_address(address, shown, sizeof(shown));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%u", address->port);
-	rc = getaddrinfo(address->host, port, &hints, &found);
-	if (rc != 0) {
-		snprintf(error, error_size, "listen %s: %s", shown, gai_strerror(rc));
-		return -1;
-	}
-	fd = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	*family = found->ai_family;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (found->ai_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, found->ai_addr, found->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
-		goto fail;
-	freeaddrinfo(found);
-	return fd;
-fail:
-	snprintf(error, error_size, "listen %s: %s", shown, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	freeaddrinfo(found);
-	return -1;
+	srv->resumed = false;
+	MHD_run(srv->daemon);
+	if (MHD_get_timeout(srv->daemon, &timeout) == MHD_YES)
+		loop_timer_arm(srv->loop, &srv->mhd_timer, (uint64_t)timeout);
+	else
+		loop_timer_disarm(srv->loop, &srv->mhd_timer);
 }
 
-static void listen_address(int fd, char *dst, size_t dst_size)
+static void on_daemon_ready(void *arg, uint32_t events)
 {
-	struct sockaddr_storage addr;
-	socklen_t len = sizeof(addr);
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
-
-	if (getsockname(fd, (struct sockaddr *)&addr, &len) == 0) {
-		if (addr.ss_family == AF_INET6) {
-			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&addr;
-
-			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-			port = ntohs(in6->sin6_port);
-			snprintf(dst, dst_size, "[%s]:%u", host, port);
-			return;
-		}
-		struct sockaddr_in *in4 = (struct sockaddr_in *)&addr;
-
-		inet_ntop(AF_INET, &in4->sin_addr, host, sizeof(host));
-		port = ntohs(in4->sin_port);
-	}
-	snprintf(dst, dst_size, "%s:%u", host, port);
+	daemon_run(arg);
 }
 
-struct server *server_start(const struct server_options *options, char *error,
-			    size_t error_size)
+static void on_daemon_timer(void *arg)
+{
+	daemon_run(arg);
+}
+
+/* Before the loop sleeps: requests resumed during the turn (a call to A
+ * ended) are answered now rather than one wait later. */
+static void before_sleep(void *arg)
+{
+	struct server *srv = arg;
+
+	if (srv->resumed)
+		daemon_run(srv);
+}
+
+struct server *server_new(struct loop *loop, const struct server_options *options,
+			  int listen_fd, void *role_state, struct server_stats *stats, char *error,
+			  size_t error_size)
 {
 	const struct config *cfg = options->config;
 	struct server *srv = calloc(1, sizeof(*srv));
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_TURBO;
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
 	/* Room for a msg at the limit even when every byte is percent-encoded,
 	 * plus headers: the limit is --max-msg-bytes, not the URL length. */
 	size_t memory = (size_t)cfg->max_msg_bytes * 3 + 4 * 1024;
-	int family = AF_INET;
-	char shown[CONFIG_HOST_MAX + 16];
+	unsigned threads = cfg->threads > 0 ? cfg->threads : 1;
+	/* --max-connections is the process's: each loop takes its share. */
+	unsigned limit = (cfg->max_connections + threads - 1) / threads;
+	const union MHD_DaemonInfo *info;
 
 	if (srv == NULL) {
-		snprintf(error, error_size, "start: %s", strerror(errno));
+		snprintf(error, error_size, "server: %s", strerror(errno));
 		return NULL;
 	}
+	srv->loop = loop;
+	srv->listen_fd = listen_fd;
 	srv->service = options->service;
 	srv->config = cfg;
 	srv->routes = options->routes;
 	srv->route_count = options->route_count;
-	register_endpoints(options);
-	srv->listen_fd = listen_open(&cfg->listen, &family, error, error_size);
-	if (srv->listen_fd < 0)
-		goto fail;
-	if (family == AF_INET6)
+	srv->role_state = role_state;
+	srv->stats = stats;
+	loop_timer_init(&srv->mhd_timer, on_daemon_timer, srv);
+	if (cfg->listen.host[0] != '\0' && strchr(cfg->listen.host, ':') != NULL)
 		flags |= MHD_USE_IPv6;
 	srv->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, access_handler, srv,
-		MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 1 ? cfg->threads : 0),
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+		MHD_OPTION_LISTEN_SOCKET, listen_fd,
+		MHD_OPTION_CONNECTION_LIMIT, limit,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
@@ -456,42 +449,45 @@ struct server *server_start(const struct server_options *options, char *error,
 		MHD_OPTION_NOTIFY_CONNECTION, connection_changed, srv,
 		MHD_OPTION_END);
 	if (srv->daemon == NULL) {
-		config_format_address(&cfg->listen, shown, sizeof(shown));
-		snprintf(error, error_size, "listen %s: the HTTP server did not start", shown);
-		goto fail;
+		snprintf(error, error_size, "server: the HTTP server did not start");
+		free(srv);
+		return NULL;
 	}
-	listen_address(srv->listen_fd, shown, sizeof(shown));
-	log_event("listening", "addr", shown);
+	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+	srv->mhd_io.fd = info != NULL ? info->epoll_fd : -1;
+	srv->mhd_io.events = EPOLLIN;
+	srv->mhd_io.handle = on_daemon_ready;
+	srv->mhd_io.arg = srv;
+	if (srv->mhd_io.fd < 0 || loop_io_add(loop, &srv->mhd_io) < 0 ||
+	    loop_hook_add(loop, before_sleep, srv) < 0) {
+		snprintf(error, error_size, "server: watching the HTTP server: %s", strerror(errno));
+		if (srv->mhd_io.fd >= 0)
+			loop_io_remove(loop, &srv->mhd_io);
+		MHD_stop_daemon(srv->daemon);
+		free(srv);
+		return NULL;
+	}
 	return srv;
-fail:
-	if (srv->listen_fd >= 0)
+}
+
+void server_quiesce(struct server *srv)
+{
+	srv->draining = true;
+	if (srv->listen_fd < 0)
+		return;
+	/* MHD hands the socket back; closing it makes the kernel refuse new
+	 * connections instead of queueing them for no one. */
+	if (MHD_quiesce_daemon(srv->daemon) != MHD_INVALID_SOCKET)
 		close(srv->listen_fd);
-	free(srv);
-	return NULL;
+	srv->listen_fd = -1;
 }
 
-/* Waits until no request is in flight or the deadline passes. */
-static void wait_idle(struct server *srv, uint64_t deadline_ns)
+void server_free(struct server *srv)
 {
-	const struct timespec step = {0, 2 * 1000 * 1000};
-
-	while (metrics_requests_active() > 0 &&
-	       now_ns() < deadline_ns)
-		nanosleep(&step, NULL);
-}
-
-void server_stop(struct server *srv, unsigned drain_ms, void (*abandon)(void *), void *arg)
-{
-	atomic_store(&srv->draining, true);
-	MHD_quiesce_daemon(srv->daemon);
-	wait_idle(srv, now_ns() + (uint64_t)drain_ms * 1000000u);
-	if (abandon != NULL) {
-		abandon(arg);
-		wait_idle(srv, now_ns() + (uint64_t)ABANDON_WAIT_MS * 1000000u);
-	}
+	loop_timer_disarm(srv->loop, &srv->mhd_timer);
+	loop_io_remove(srv->loop, &srv->mhd_io);
+	/* closes the listening socket too, unless server_quiesce() took it */
 	MHD_stop_daemon(srv->daemon);
-	/* Only now: MHD's threads may use the socket until they have stopped. */
-	close(srv->listen_fd);
 	free(srv);
 }
 
@@ -513,40 +509,4 @@ void server_handle_metrics(struct server_request *req)
 		server_reply_text(req, "text/plain; version=0.0.4; charset=utf-8", text.data,
 				  text.len);
 	buffer_finish(&text);
-}
-
-static void exit_now(int signal_number)
-{
-	_exit(128 + signal_number);
-}
-
-int server_run(const struct server_options *options, void (*abandon)(void *), void *arg)
-{
-	char error[CONFIG_ERROR_MAX];
-	struct server *srv = server_start(options, error, sizeof(error));
-	struct sigaction second = {0};
-	sigset_t stop_signals;
-	int signal_number = 0;
-
-	if (srv == NULL) {
-		log_failure(error);
-		return 1;
-	}
-	log_batch_start();
-	sigemptyset(&stop_signals);
-	sigaddset(&stop_signals, SIGINT);
-	sigaddset(&stop_signals, SIGTERM);
-	while (sigwait(&stop_signals, &signal_number) != 0)
-		;
-	log_event("draining", "signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
-	/* From here a second signal lands on this thread (the others keep it
-	 * blocked) and ends the process without waiting for the drain. */
-	second.sa_handler = exit_now;
-	sigaction(SIGINT, &second, NULL);
-	sigaction(SIGTERM, &second, NULL);
-	pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
-	server_stop(srv, options->config->drain_ms, abandon, arg);
-	log_batch_stop();
-	log_event("shutdown", NULL, NULL);
-	return 0;
 }

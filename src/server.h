@@ -1,21 +1,31 @@
-/* server.h - the HTTP server both roles share: listen, route, answer, drain. */
+/* server.h - one loop's HTTP server: a libmicrohttpd daemon driven by that loop. */
 #ifndef ECHOSVC_SERVER_H
 #define ECHOSVC_SERVER_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
+#include "loop.h"
 
 #define SERVER_REQUEST_ID_MAX 128
 
 struct server;
 struct server_request;
 
+/* A server's counters, kept by the caller so that they outlive the server
+ * (another thread may read them for /metrics while this one stops). */
+struct server_stats {
+	_Atomic unsigned requests_active;      /* received, not yet completed */
+	_Atomic unsigned connections_open;
+	_Atomic uint64_t connections_accepted;
+};
+
 /*
- * A route's handler runs on an HTTP worker thread once the request is
+ * A route's handler runs on the server's loop thread once the request is
  * complete, and again after each server_resume(). Before it returns it must
- * either answer (server_reply*) or have suspended the connection
+ * either answer (server_reply*) or have suspended the request
  * (server_suspend). It must not block.
  */
 typedef void server_handler(struct server_request *req);
@@ -32,21 +42,28 @@ struct server_options {
 	size_t route_count;
 };
 
-/*
- * Listens on config->listen and starts the worker threads, then logs
- * event=listening with the real address. Returns NULL with a message like
- * "listen 127.0.0.1:8080: Address already in use" in error on failure.
- */
-struct server *server_start(const struct server_options *options, char *error,
-			    size_t error_size);
+/* Registers the routes as the metrics' endpoint labels. Once per process,
+ * before any server exists. */
+void server_metrics_init(const struct server_options *options);
 
 /*
- * Graceful stop: stops accepting, waits up to drain_ms for requests in flight,
- * then calls abandon(arg) (may be NULL), which must make every suspended
- * request resume promptly; waits for those answers, stops the daemon and frees
- * the server. Call from one thread, once.
+ * Starts a daemon on loop, serving the listening socket listen_fd (taken
+ * over on success; the caller still owns it on failure). role_state is what
+ * server_role_state() gives handlers of this server; stats (zeroed, borrowed
+ * for the server's life) receive its counts. Loop thread only from here on.
+ * Returns NULL with a reason in error on failure.
  */
-void server_stop(struct server *srv, unsigned drain_ms, void (*abandon)(void *), void *arg);
+struct server *server_new(struct loop *loop, const struct server_options *options,
+			  int listen_fd, void *role_state, struct server_stats *stats, char *error,
+			  size_t error_size);
+
+/* Stops accepting: the listening socket is closed, so a new connection is
+ * refused at once, and every later answer says Connection: close. */
+void server_quiesce(struct server *srv);
+
+/* Stops the daemon (open connections are closed) and frees the server.
+ * Every suspended request must have been resumed. */
+void server_free(struct server *srv);
 
 /*
  * Reads the msg query parameter under the rules of the spec: '+' is a space,
@@ -59,7 +76,7 @@ int server_msg(struct server_request *req, const char **msg, size_t *len);
 
 /*
  * Answers with status and a JSON body (copied). error is the text logged
- * in error="…" (NULL when the answer is a success). Thread: the handler's.
+ * in error="…" (NULL when the answer is a success).
  */
 void server_reply(struct server_request *req, unsigned status, const char *body, size_t len,
 		  const char *error, size_t error_len);
@@ -71,10 +88,11 @@ void server_reply_text(struct server_request *req, const char *content_type, con
 /* Answers status with {"error":message}; message is also logged. */
 void server_reply_error(struct server_request *req, unsigned status, const char *message);
 
-/* Parks the connection: no worker thread waits on it until server_resume(). */
+/* Parks the request: the loop serves others until server_resume(). */
 void server_suspend(struct server_request *req);
 
-/* Wakes a suspended request; its handler runs again. Any thread. */
+/* Wakes a suspended request; its handler runs again in this loop turn.
+ * The server's loop thread only. */
 void server_resume(struct server_request *req);
 
 /* The request's id: the client's valid X-Request-Id or a fresh one. */
@@ -90,20 +108,13 @@ void server_set_data(struct server_request *req, void *data, void (*free_data)(v
 /* The role state set by server_set_data(), or NULL. */
 void *server_data(const struct server_request *req);
 
+/* The role_state given to server_new() for the loop serving req. */
+void *server_role_state(const struct server_request *req);
 
 /* GET /health for either role: 200 {"status":"ok"}, never waits on anyone. */
 void server_handle_health(struct server_request *req);
 
 /* GET /metrics for either role: the Prometheus text of metrics_render(). */
 void server_handle_metrics(struct server_request *req);
-
-/*
- * A role's whole life: starts the server (SIGINT and SIGTERM must already be
- * blocked in every thread), waits for a signal, drains as server_stop() does
- * and logs event=shutdown. A second signal during the drain ends the process
- * at once with status 128+signal. Returns the exit status: 0, or 1 when the
- * server could not start (the reason is logged).
- */
-int server_run(const struct server_options *options, void (*abandon)(void *), void *arg);
 
 #endif

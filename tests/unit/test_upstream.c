@@ -1,4 +1,4 @@
-/* test_upstream.c - URL building and the classification of a call's end. */
+/* test_upstream.c - the policy of a call to A: URL, classification, answer check, replica choice. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "upstream.h"
+#include "upstream_policy.h"
 
 static void check_url(const char *msg, size_t len, const char *want)
 {
@@ -58,7 +58,7 @@ static void test_success(void **state)
 	struct upstream_failure f = classify(CURLE_OK, 0, 1, 1, 200);
 
 	assert_int_equal(f.status, 0);
-	assert_int_equal(f.outcome, METRICS_OK);
+	assert_int_equal(f.outcome, UPSTREAM_OK);
 }
 
 static void test_refused_is_503_and_retried(void **state)
@@ -68,7 +68,7 @@ static void test_refused_is_503_and_retried(void **state)
 	assert_int_equal(f.status, 503);
 	assert_string_equal(f.cause, "connection refused");
 	assert_true(f.retryable);
-	assert_int_equal(f.outcome, METRICS_REFUSED);
+	assert_int_equal(f.outcome, UPSTREAM_REFUSED);
 	f = classify(CURLE_COULDNT_RESOLVE_HOST, 0, 0, 0, 0);
 	assert_int_equal(f.status, 503);
 	assert_string_equal(f.cause, "name did not resolve");
@@ -111,7 +111,7 @@ static void test_bad_answers(void **state)
 
 	assert_int_equal(f.status, 502);
 	assert_string_equal(f.cause, "HTTP 500");
-	assert_int_equal(f.outcome, METRICS_BAD_RESPONSE);
+	assert_int_equal(f.outcome, UPSTREAM_BAD_RESPONSE);
 	f = classify(CURLE_WRITE_ERROR, 0, 1, 1, 200);
 	assert_int_equal(f.status, 502);
 	assert_string_equal(f.cause, "answer larger than 65536 bytes");

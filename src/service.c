@@ -1,0 +1,466 @@
+/* service.c - a role's whole life: one loop per thread, each with its server; signals; drain. */
+#include "service.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+
+#define LISTEN_BACKLOG 1024
+#define ABANDON_WAIT_MS 1000   /* after abandoning, how long the answers may take */
+
+/* What the main thread has asked of the loops; it only moves forward. */
+enum phase {
+	PHASE_RUNNING,
+	PHASE_DRAINING,     /* stop accepting; finish what is in flight */
+	PHASE_ABANDONING,   /* answer what is still waiting */
+	PHASE_STOPPING,     /* leave the loop */
+};
+
+struct service;
+
+/* One thread: its loop, its server, the role's state for it. The thread
+ * owns all of it; the main thread reads only stats and ready. */
+struct worker {
+	struct service *svc;
+	pthread_t thread;
+	bool thread_started;
+	int listen_fd;                /* handed to the server */
+	struct loop *loop;
+	struct server *server;
+	void *role_state;
+	enum phase phase_seen;
+	bool idle_reported;
+	struct server_stats stats;
+	char error[CONFIG_ERROR_MAX];
+};
+
+struct service {
+	const struct config *cfg;
+	const struct service_role *role;
+	struct worker *workers;
+	size_t count;
+	_Atomic int phase;            /* enum phase */
+	pthread_mutex_t lock;         /* guards started and failed; with changed */
+	pthread_cond_t changed;       /* a worker started, failed or went idle */
+	size_t started;
+	size_t failed;
+};
+
+static void deadline_after(struct timespec *deadline, unsigned ms)
+{
+	clock_gettime(CLOCK_REALTIME, deadline);
+	deadline->tv_sec += ms / 1000;
+	deadline->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (deadline->tv_nsec >= 1000000000L) {
+		deadline->tv_sec++;
+		deadline->tv_nsec -= 1000000000L;
+	}
+}
+
+/* The loop's wake-up: the main thread moved the phase forward. */
+static void on_wake(void *arg)
+{
+	struct worker *w = arg;
+	enum phase phase = atomic_load(&w->svc->phase);
+	const struct service_role *role = w->svc->role;
+
+	if (phase >= PHASE_DRAINING && w->phase_seen < PHASE_DRAINING)
+		server_quiesce(w->server);
+	if (phase >= PHASE_ABANDONING && w->phase_seen < PHASE_ABANDONING &&
+	    role->loop_abandon != NULL)
+		role->loop_abandon(w->role_state);
+	if (phase == PHASE_STOPPING)
+		loop_stop(w->loop);
+	w->phase_seen = phase;
+}
+
+/* Before each sleep, while draining: tells the main thread when this loop
+ * has nothing in flight, so that the drain waits on an event, not a poll. */
+static void drain_check(void *arg)
+{
+	struct worker *w = arg;
+	bool idle;
+
+	if (w->phase_seen < PHASE_DRAINING)
+		return;
+	idle = atomic_load_explicit(&w->stats.requests_active, memory_order_relaxed) == 0;
+	if (idle && !w->idle_reported) {
+		pthread_mutex_lock(&w->svc->lock);
+		pthread_cond_broadcast(&w->svc->changed);
+		pthread_mutex_unlock(&w->svc->lock);
+	}
+	w->idle_reported = idle;
+}
+
+/* The last hook: this turn's log lines go out before the loop sleeps. */
+static void flush_log(void *arg)
+{
+	log_flush();
+}
+
+static int worker_setup(struct worker *w)
+{
+	const struct service_role *role = w->svc->role;
+
+	w->loop = loop_new(w->error, sizeof(w->error));
+	if (w->loop == NULL)
+		return -1;
+	if (role->loop_start != NULL) {
+		w->role_state = role->loop_start(w->loop, role->arg, w->error, sizeof(w->error));
+		if (w->role_state == NULL)
+			return -1;
+	}
+	w->server = server_new(w->loop, &role->server, w->listen_fd, w->role_state, &w->stats,
+			       w->error, sizeof(w->error));
+	if (w->server == NULL)
+		return -1;
+	w->listen_fd = -1; /* the server's now */
+	loop_set_wake(w->loop, on_wake, w);
+	if (loop_hook_add(w->loop, drain_check, w) < 0 || loop_hook_add(w->loop, flush_log, w) < 0) {
+		snprintf(w->error, sizeof(w->error), "event loop: too many hooks");
+		return -1;
+	}
+	return 0;
+}
+
+/* Frees what worker_setup() made, in reverse, but the loop: the main thread
+ * may still wake it, and frees it once the thread has ended. */
+static void worker_teardown(struct worker *w)
+{
+	const struct service_role *role = w->svc->role;
+
+	if (w->server != NULL)
+		server_free(w->server);
+	w->server = NULL;
+	if (w->role_state != NULL && role->loop_finish != NULL)
+		role->loop_finish(w->role_state);
+	w->role_state = NULL;
+	log_batch_end();
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct service *svc = w->svc;
+	int rc;
+
+	log_batch_begin();
+	rc = worker_setup(w);
+	pthread_mutex_lock(&svc->lock);
+	if (rc < 0)
+		svc->failed++;
+	else
+		svc->started++;
+	pthread_cond_broadcast(&svc->changed);
+	pthread_mutex_unlock(&svc->lock);
+	if (rc == 0 && loop_run(w->loop) < 0) {
+		char message[CONFIG_ERROR_MAX];
+
+		/* the loop cannot go on; the others serve until the signal */
+		snprintf(message, sizeof(message), "epoll_wait: %s", strerror(errno));
+		log_failure(message);
+	}
+	worker_teardown(w);
+	return NULL;
+}
+
+/* Opens a listening socket on host:port; reuse_port lets the other loops
+ * bind the same address. Returns the fd, or -1 with errno. */
+static int listen_socket(const struct addrinfo *ai, bool reuse_port, bool do_listen)
+{
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+	int saved;
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if ((reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+	    (do_listen && listen(fd, LISTEN_BACKLOG) < 0))
+		goto fail;
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+static unsigned socket_port(int fd)
+{
+	struct sockaddr_storage addr;
+	socklen_t len = sizeof(addr);
+
+	if (getsockname(fd, (struct sockaddr *)&addr, &len) < 0)
+		return 0;
+	if (addr.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&addr)->sin_port);
+}
+
+static void set_port(struct addrinfo *ai, unsigned port)
+{
+	if (ai->ai_family == AF_INET6)
+		((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)ai->ai_addr)->sin_port = htons((uint16_t)port);
+}
+
+/*
+ * One listening socket per loop, all on the same address with SO_REUSEPORT,
+ * so that the kernel spreads connections over the loops. SO_REUSEPORT would
+ * also let a second echosvc share a port already in use, so a probe bound
+ * without it checks first that the address is free (and picks the port
+ * when 0 was asked for). Fills fds[0..count) or returns -1 with a message.
+ */
+static int listen_open(const struct config_address *address, int *fds, size_t count,
+		       char *error, size_t error_size)
+{
+	struct addrinfo hints = {0}, *found = NULL;
+	char port[8], shown[CONFIG_HOST_MAX + 16];
+	size_t opened = 0;
+	int rc, probe;
+
+	config_format_address(address, shown, sizeof(shown));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", address->port);
+	rc = getaddrinfo(address->host, port, &hints, &found);
+	if (rc != 0) {
+		snprintf(error, error_size, "listen %s: %s", shown, gai_strerror(rc));
+		return -1;
+	}
+	probe = listen_socket(found, false, count == 1);
+	if (probe < 0)
+		goto fail;
+	if (count == 1) {
+		fds[opened++] = probe;
+	} else {
+		set_port(found, socket_port(probe));
+		close(probe);
+		for (; opened < count; opened++) {
+			fds[opened] = listen_socket(found, true, true);
+			if (fds[opened] < 0)
+				goto fail;
+		}
+	}
+	freeaddrinfo(found);
+	return 0;
+fail:
+	snprintf(error, error_size, "listen %s: %s", shown, strerror(errno));
+	while (opened > 0)
+		close(fds[--opened]);
+	freeaddrinfo(found);
+	return -1;
+}
+
+static void listen_address(int fd, char *dst, size_t dst_size)
+{
+	struct sockaddr_storage addr;
+	socklen_t len = sizeof(addr);
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (getsockname(fd, (struct sockaddr *)&addr, &len) == 0) {
+		if (addr.ss_family == AF_INET6) {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&addr)->sin6_addr, host,
+				  sizeof(host));
+			snprintf(dst, dst_size, "[%s]:%u", host, socket_port(fd));
+			return;
+		}
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&addr)->sin_addr, host, sizeof(host));
+	}
+	snprintf(dst, dst_size, "%s:%u", host, socket_port(fd));
+}
+
+/* The servers' counts, summed over the loops, for /metrics. */
+static int render_stats(struct buffer *out, void *arg)
+{
+	const struct service *svc = arg;
+	unsigned active = 0, open = 0;
+	uint64_t accepted = 0;
+	const char *service = metrics_service();
+
+	for (size_t i = 0; i < svc->count; i++) {
+		const struct server_stats *s = &svc->workers[i].stats;
+
+		active += atomic_load_explicit(&s->requests_active, memory_order_relaxed);
+		open += atomic_load_explicit(&s->connections_open, memory_order_relaxed);
+		accepted += atomic_load_explicit(&s->connections_accepted, memory_order_relaxed);
+	}
+	return buffer_printf(out,
+		"# HELP echosvc_requests_in_progress Requests received and not yet answered.\n"
+		"# TYPE echosvc_requests_in_progress gauge\n"
+		"echosvc_requests_in_progress{service=\"%s\"} %u\n"
+		"# HELP echosvc_connections_accepted_total Client connections accepted.\n"
+		"# TYPE echosvc_connections_accepted_total counter\n"
+		"echosvc_connections_accepted_total{service=\"%s\"} %llu\n"
+		"# HELP echosvc_connections_open Client connections open now.\n"
+		"# TYPE echosvc_connections_open gauge\n"
+		"echosvc_connections_open{service=\"%s\"} %u\n",
+		service, active, service, (unsigned long long)accepted, service, open);
+}
+
+static unsigned requests_active(const struct service *svc)
+{
+	unsigned active = 0;
+
+	for (size_t i = 0; i < svc->count; i++)
+		active += atomic_load_explicit(&svc->workers[i].stats.requests_active,
+					       memory_order_relaxed);
+	return active;
+}
+
+/* Moves every loop to phase and wakes it. */
+static void phase_set(struct service *svc, enum phase phase)
+{
+	atomic_store(&svc->phase, phase);
+	for (size_t i = 0; i < svc->count; i++)
+		if (svc->workers[i].loop != NULL)
+			loop_wake(svc->workers[i].loop);
+}
+
+/* Waits until no request is in flight, or ms have passed. */
+static void wait_idle(struct service *svc, unsigned ms)
+{
+	struct timespec deadline;
+
+	deadline_after(&deadline, ms);
+	pthread_mutex_lock(&svc->lock);
+	while (requests_active(svc) > 0)
+		if (pthread_cond_timedwait(&svc->changed, &svc->lock, &deadline) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&svc->lock);
+}
+
+/* Starts every worker; waits until each has started or failed. */
+static int workers_start(struct service *svc)
+{
+	for (size_t i = 0; i < svc->count; i++) {
+		struct worker *w = &svc->workers[i];
+
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+			snprintf(w->error, sizeof(w->error), "starting a thread: %s",
+				 strerror(errno));
+			pthread_mutex_lock(&svc->lock);
+			svc->failed++;
+			pthread_mutex_unlock(&svc->lock);
+			continue;
+		}
+		w->thread_started = true;
+	}
+	pthread_mutex_lock(&svc->lock);
+	while (svc->started + svc->failed < svc->count)
+		pthread_cond_wait(&svc->changed, &svc->lock);
+	pthread_mutex_unlock(&svc->lock);
+	return svc->failed > 0 ? -1 : 0;
+}
+
+static void workers_join(struct service *svc)
+{
+	phase_set(svc, PHASE_STOPPING);
+	for (size_t i = 0; i < svc->count; i++) {
+		struct worker *w = &svc->workers[i];
+
+		if (w->thread_started)
+			pthread_join(w->thread, NULL);
+		loop_free(w->loop);
+		w->loop = NULL;
+		if (w->listen_fd >= 0)
+			close(w->listen_fd);
+	}
+}
+
+static void exit_now(int signal_number)
+{
+	_exit(128 + signal_number);
+}
+
+/* Waits for SIGINT or SIGTERM; from then on a second one ends the process. */
+static int wait_stop_signal(void)
+{
+	struct sigaction second = {0};
+	sigset_t stop_signals;
+	int signal_number = 0;
+
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	while (sigwait(&stop_signals, &signal_number) != 0)
+		;
+	log_event("draining", "signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+	/* The loops keep both signals blocked: a second one lands here. */
+	second.sa_handler = exit_now;
+	sigaction(SIGINT, &second, NULL);
+	sigaction(SIGTERM, &second, NULL);
+	pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
+	return signal_number;
+}
+
+int service_run(const struct config *cfg, const struct service_role *role)
+{
+	struct service svc = {.cfg = cfg, .role = role};
+	char error[CONFIG_ERROR_MAX], shown[CONFIG_HOST_MAX + 16];
+	int *fds = NULL, status = 1;
+
+	pthread_mutex_init(&svc.lock, NULL);
+	pthread_cond_init(&svc.changed, NULL);
+	svc.count = cfg->threads > 0 ? cfg->threads : 1;
+	svc.workers = calloc(svc.count, sizeof(*svc.workers));
+	fds = calloc(svc.count, sizeof(*fds));
+	if (svc.workers == NULL || fds == NULL) {
+		log_failure("start: out of memory");
+		goto done;
+	}
+	server_metrics_init(&role->server);
+	if (metrics_add_source(render_stats, &svc) < 0 ||
+	    listen_open(&cfg->listen, fds, svc.count, error, sizeof(error)) < 0) {
+		log_failure(error);
+		goto done;
+	}
+	listen_address(fds[0], shown, sizeof(shown));
+	for (size_t i = 0; i < svc.count; i++) {
+		svc.workers[i].svc = &svc;
+		svc.workers[i].listen_fd = fds[i];
+	}
+	if (workers_start(&svc) < 0) {
+		for (size_t i = 0; i < svc.count; i++)
+			if (svc.workers[i].error[0] != '\0') {
+				log_failure(svc.workers[i].error);
+				break;
+			}
+		workers_join(&svc);
+		goto done;
+	}
+	log_event("listening", "addr", shown);
+	wait_stop_signal();
+	phase_set(&svc, PHASE_DRAINING);
+	wait_idle(&svc, cfg->drain_ms);
+	phase_set(&svc, PHASE_ABANDONING);
+	wait_idle(&svc, ABANDON_WAIT_MS);
+	workers_join(&svc);
+	log_event("shutdown", NULL, NULL);
+	status = 0;
+done:
+	free(fds);
+	free(svc.workers);
+	pthread_cond_destroy(&svc.changed);
+	pthread_mutex_destroy(&svc.lock);
+	return status;
+}

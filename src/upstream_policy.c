@@ -1,0 +1,215 @@
+/* upstream_policy.c - what B decides about a call to A, without sockets: URL, outcome, replica. */
+#include "upstream_policy.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int upstream_build_url(struct buffer *out, const char *base, const char *msg, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char chunk[256];
+	size_t used = 0;
+
+	if (buffer_append_str(out, base) < 0 || buffer_append_str(out, "/echo?msg=") < 0)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)msg[i];
+
+		if (used + 3 > sizeof(chunk)) {
+			if (buffer_append(out, chunk, used) < 0)
+				return -1;
+			used = 0;
+		}
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~') {
+			chunk[used++] = (char)c;
+		} else {
+			chunk[used++] = '%';
+			chunk[used++] = hex[c >> 4];
+			chunk[used++] = hex[c & 0x0F];
+		}
+	}
+	return buffer_append(out, chunk, used);
+}
+
+void upstream_failure_set(struct upstream_failure *f, unsigned status,
+			  enum upstream_outcome outcome, int retryable, const char *cause)
+{
+	f->status = status;
+	f->outcome = outcome;
+	f->retryable = retryable;
+	snprintf(f->cause, sizeof(f->cause), "%s", cause);
+}
+
+void upstream_classify(CURLcode code, long os_errno, int sent, int received, long http_code,
+		       unsigned timeout_ms, unsigned connect_timeout_ms,
+		       struct upstream_failure *failure)
+{
+	char cause[96];
+
+	switch (code) {
+	case CURLE_OK:
+		if (http_code == 200) {
+			upstream_failure_set(failure, 0, UPSTREAM_OK, 0, "");
+		} else {
+			snprintf(cause, sizeof(cause), "HTTP %ld", http_code);
+			upstream_failure_set(failure, 502, UPSTREAM_BAD_RESPONSE, 0, cause);
+		}
+		break;
+	case CURLE_COULDNT_CONNECT:
+		if (os_errno == ECONNREFUSED || os_errno == 0)
+			snprintf(cause, sizeof(cause), "connection refused");
+		else
+			snprintf(cause, sizeof(cause), "connect: %s", strerror((int)os_errno));
+		upstream_failure_set(failure, 503, UPSTREAM_REFUSED, 1, cause);
+		break;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		upstream_failure_set(failure, 503, UPSTREAM_REFUSED, 1, "name did not resolve");
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		if (!sent) {
+			snprintf(cause, sizeof(cause), "connect timeout after %u ms",
+				 connect_timeout_ms);
+			upstream_failure_set(failure, 503, UPSTREAM_TIMEOUT, 1, cause);
+		} else {
+			snprintf(cause, sizeof(cause), "timeout after %u ms", timeout_ms);
+			upstream_failure_set(failure, 504, UPSTREAM_TIMEOUT, 0, cause);
+		}
+		break;
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+		if (!received)
+			upstream_failure_set(failure, 503, UPSTREAM_REFUSED, 1,
+				    code == CURLE_GOT_NOTHING ? "connection closed without an answer"
+							      : "connection reset");
+		else
+			upstream_failure_set(failure, 502, UPSTREAM_BAD_RESPONSE, 0,
+				    "connection reset during the answer");
+		break;
+	case CURLE_WRITE_ERROR:
+	case CURLE_FILESIZE_EXCEEDED:
+		snprintf(cause, sizeof(cause), "answer larger than %d bytes", UPSTREAM_ANSWER_MAX);
+		upstream_failure_set(failure, 502, UPSTREAM_BAD_RESPONSE, 0, cause);
+		break;
+	case CURLE_PARTIAL_FILE:
+		upstream_failure_set(failure, 502, UPSTREAM_BAD_RESPONSE, 0, "answer cut short");
+		break;
+	default:
+		snprintf(cause, sizeof(cause), "invalid HTTP answer (curl error %d)", (int)code);
+		upstream_failure_set(failure, 502, UPSTREAM_BAD_RESPONSE, 0, cause);
+		break;
+	}
+}
+
+int upstream_check_answer(const char *answer, size_t len, char **echo, size_t *echo_len,
+			  struct upstream_failure *failure)
+{
+	cJSON *parsed = cJSON_ParseWithLength(answer, len);
+	const cJSON *item;
+	int rc = -1;
+
+	if (parsed == NULL) {
+		upstream_failure_set(failure, 502, UPSTREAM_BAD_RESPONSE, 0, "answer is not JSON");
+		return -1;
+	}
+	item = cJSON_GetObjectItemCaseSensitive(parsed, "echo");
+	if (!cJSON_IsString(item) || item->valuestring == NULL) {
+		upstream_failure_set(failure, 502, UPSTREAM_BAD_RESPONSE, 0, "answer has no string \"echo\"");
+		goto done;
+	}
+	*echo_len = strlen(item->valuestring);
+	*echo = malloc(*echo_len + 1);
+	if (*echo == NULL) {
+		upstream_failure_set(failure, 503, UPSTREAM_REFUSED, 0, "out of memory");
+		goto done;
+	}
+	memcpy(*echo, item->valuestring, *echo_len + 1);
+	rc = 0;
+done:
+	cJSON_Delete(parsed);
+	return rc;
+}
+
+void upstream_replicas_init(struct upstream_replicas *r, const struct config *cfg)
+{
+	pthread_mutex_init(&r->lock, NULL);
+	atomic_init(&r->next, 0);
+	r->count = cfg->service_a_count;
+	for (size_t i = 0; i < r->count; i++) {
+		r->replica[i].url = &cfg->service_a[i];
+		breaker_init(&r->replica[i].breaker, cfg->breaker_failures, cfg->breaker_open_ms);
+		atomic_init(&r->replica[i].open, false);
+	}
+}
+
+void upstream_replicas_finish(struct upstream_replicas *r)
+{
+	pthread_mutex_destroy(&r->lock);
+}
+
+/* Under r->lock. */
+static bool replica_allow(struct upstream_replicas *r, size_t index, uint64_t now_ms)
+{
+	struct breaker *b = &r->replica[index].breaker;
+
+	if (!breaker_allow(b, now_ms))
+		return false;
+	atomic_store_explicit(&r->replica[index].open, breaker_is_open(b), memory_order_relaxed);
+	return true;
+}
+
+int upstream_replicas_choose(struct upstream_replicas *r, int failed, uint64_t now_ms)
+{
+	size_t n = r->count;
+	int chosen = -1;
+
+	pthread_mutex_lock(&r->lock);
+	for (size_t tried = 0; tried < n && chosen < 0; tried++) {
+		size_t index;
+
+		if (failed < 0)
+			index = atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed) % n;
+		else if (n == 1)
+			index = (size_t)failed;
+		else if (tried == n - 1)
+			break; /* every replica but the failed one was looked at */
+		else
+			index = ((size_t)failed + 1 + tried) % n;
+		if (replica_allow(r, index, now_ms))
+			chosen = (int)index;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return chosen;
+}
+
+void upstream_replicas_record(struct upstream_replicas *r, size_t index, bool success,
+			      uint64_t now_ms)
+{
+	struct breaker *b = &r->replica[index].breaker;
+
+	pthread_mutex_lock(&r->lock);
+	breaker_record(b, success, now_ms);
+	atomic_store_explicit(&r->replica[index].open, breaker_is_open(b), memory_order_relaxed);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void upstream_replicas_cancel(struct upstream_replicas *r, size_t index)
+{
+	pthread_mutex_lock(&r->lock);
+	breaker_cancel(&r->replica[index].breaker);
+	pthread_mutex_unlock(&r->lock);
+}
+
+size_t upstream_replicas_peek(struct upstream_replicas *r)
+{
+	return atomic_load_explicit(&r->next, memory_order_relaxed) % r->count;
+}
+
+bool upstream_replicas_open(struct upstream_replicas *r, size_t index)
+{
+	return atomic_load_explicit(&r->replica[index].open, memory_order_relaxed);
+}
