@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include "buffer.h"
 #include "metrics.h"
@@ -34,11 +35,17 @@ struct upstream {
 	struct lane_counts *counts;        /* [slot_count]: outlive the lanes */
 };
 
-/* A socket curl asked us to watch (curl_multi_assign'ed to it). */
+/*
+ * A socket of a connection to A in the loop's epoll set. It stays there
+ * between calls, as nginx keeps its idle upstream connections: a kept-alive
+ * connection then costs no epoll_ctl per call. It leaves the set when an
+ * event comes while curl wants none (A closed an idle connection), and is
+ * forgotten when curl closes the socket (on_close).
+ */
 struct socket_watch {
-	struct loop_io io;
+	struct loop_io io;                 /* io.events: what is registered, 0 = none */
 	struct upstream_lane *lane;
-	struct socket_watch *prev, *next;
+	uint32_t wanted;                   /* what curl wants now; 0 between calls */
 };
 
 /* One call from B to A, from upstream_call() to on_done. Its lane's thread
@@ -65,11 +72,14 @@ struct upstream_lane {
 	struct loop_timer timer;           /* curl's CURLMOPT_TIMERFUNCTION */
 	struct lane_counts *counts;
 	struct upstream_call *active;      /* attempts out */
-	struct socket_watch *watches;
+	struct socket_watch **watches;     /* by fd */
+	size_t watch_slots;
 	bool abandoned;
 	CURL *idle[POOL_MAX];
 	size_t idle_count;
 };
+
+static int on_close(void *arg, curl_socket_t fd);
 
 void upstream_result_finish(struct upstream_result *result)
 {
@@ -188,6 +198,8 @@ static CURL *easy_get(struct upstream_lane *lane)
 	 * keeps a thousand parked calls within B's memory budget. */
 	curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 4096L);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_answer);
+	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close);
+	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, lane);
 	/* A is called directly: an http_proxy in B's environment must not
 	 * reroute it (and curl then skips reading the environment per call). */
 	curl_easy_setopt(easy, CURLOPT_PROXY, "");
@@ -306,7 +318,14 @@ static void on_socket_ready(void *arg, uint32_t events)
 		    ((events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
 	int running;
 
-	/* watch may be freed inside: curl can drop the socket */
+	if (watch->wanted == 0) {
+		/* an idle connection closed by A: curl finds it dead when it
+		 * next looks; until then it must not wake the loop */
+		loop_io_remove(lane->loop, &watch->io);
+		watch->io.events = 0;
+		return;
+	}
+	/* the watch may be freed inside: curl can close the socket */
 	curl_multi_socket_action(lane->multi, watch->io.fd, flags, &running);
 	collect(lane);
 }
@@ -320,54 +339,82 @@ static void on_timer_fired(void *arg)
 	collect(lane);
 }
 
+/* The watch of fd, made when create is set and there is none. */
+static struct socket_watch *watch_get(struct upstream_lane *lane, curl_socket_t fd, bool create)
+{
+	struct socket_watch *watch;
+
+	if (fd < 0)
+		return NULL;
+	if ((size_t)fd >= lane->watch_slots) {
+		size_t slots = (size_t)fd + 64;
+		struct socket_watch **grown;
+
+		if (!create)
+			return NULL;
+		grown = realloc(lane->watches, slots * sizeof(*grown));
+		if (grown == NULL)
+			return NULL;
+		memset(grown + lane->watch_slots, 0, (slots - lane->watch_slots) * sizeof(*grown));
+		lane->watches = grown;
+		lane->watch_slots = slots;
+	}
+	watch = lane->watches[fd];
+	if (watch != NULL || !create)
+		return watch;
+	watch = calloc(1, sizeof(*watch));
+	if (watch == NULL)
+		return NULL;
+	watch->io.fd = fd;
+	watch->io.handle = on_socket_ready;
+	watch->io.arg = watch;
+	watch->lane = lane;
+	lane->watches[fd] = watch;
+	return watch;
+}
+
 static void watch_free(struct upstream_lane *lane, struct socket_watch *watch)
 {
-	loop_io_remove(lane->loop, &watch->io);
-	if (watch->prev != NULL)
-		watch->prev->next = watch->next;
-	else
-		lane->watches = watch->next;
-	if (watch->next != NULL)
-		watch->next->prev = watch->prev;
+	if (watch->io.events != 0)
+		loop_io_remove(lane->loop, &watch->io);
+	lane->watches[watch->io.fd] = NULL;
 	free(watch);
 }
 
 /* CURLMOPT_SOCKETFUNCTION: mirrors curl's interest in a socket into the
- * loop's epoll set. */
+ * loop's epoll set, lazily (see struct socket_watch). */
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *socket_data)
 {
 	struct upstream_lane *lane = arg;
-	struct socket_watch *watch = socket_data;
+	struct socket_watch *watch = watch_get(lane, fd, what != CURL_POLL_REMOVE);
 	uint32_t events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) |
 			  ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
 
-	if (what == CURL_POLL_REMOVE) {
-		if (watch != NULL) {
-			curl_multi_assign(lane->multi, fd, NULL);
-			watch_free(lane, watch);
+	if (watch == NULL)
+		return what == CURL_POLL_REMOVE ? 0 : -1;
+	watch->wanted = events;
+	if (events == 0)
+		return 0; /* stays registered until an event or on_close */
+	if (watch->io.events == 0) {
+		watch->io.events = events;
+		if (loop_io_add(lane->loop, &watch->io) < 0) {
+			watch->io.events = 0;
+			return -1;
 		}
 		return 0;
 	}
+	return loop_io_modify(lane->loop, &watch->io, events) < 0 ? -1 : 0;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: the socket's watch goes before the socket. */
+static int on_close(void *arg, curl_socket_t fd)
+{
+	struct upstream_lane *lane = arg;
+	struct socket_watch *watch = watch_get(lane, fd, false);
+
 	if (watch != NULL)
-		return loop_io_modify(lane->loop, &watch->io, events) < 0 ? -1 : 0;
-	watch = calloc(1, sizeof(*watch));
-	if (watch == NULL)
-		return -1;
-	watch->io.fd = fd;
-	watch->io.events = events;
-	watch->io.handle = on_socket_ready;
-	watch->io.arg = watch;
-	watch->lane = lane;
-	if (loop_io_add(lane->loop, &watch->io) < 0) {
-		free(watch);
-		return -1;
-	}
-	watch->next = lane->watches;
-	if (lane->watches != NULL)
-		lane->watches->prev = watch;
-	lane->watches = watch;
-	curl_multi_assign(lane->multi, fd, watch);
-	return 0;
+		watch_free(lane, watch);
+	return close(fd);
 }
 
 /* CURLMOPT_TIMERFUNCTION: when curl wants socket_action(TIMEOUT) called. */
@@ -501,8 +548,10 @@ void upstream_lane_free(struct upstream_lane *lane)
 	curl_multi_cleanup(lane->multi);
 	while (lane->idle_count > 0)
 		curl_easy_cleanup(lane->idle[--lane->idle_count]);
-	while (lane->watches != NULL)
-		watch_free(lane, lane->watches);
+	for (size_t fd = 0; fd < lane->watch_slots; fd++)
+		if (lane->watches[fd] != NULL)
+			watch_free(lane, lane->watches[fd]);
+	free(lane->watches);
 	loop_timer_disarm(lane->loop, &lane->timer);
 	free(lane);
 }

@@ -146,6 +146,26 @@ def peak_rss_kib(pid):
         return int(re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.M).group(1))
 
 
+def memory_kib(pid):
+    """What a process holds: RSS, PSS, and USS (its private pages, Private_Clean +
+    Private_Dirty). Shared library pages count fully in RSS, but belong to every
+    process that maps them; USS is what the process itself costs."""
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        text = f.read()
+
+    def field(name):
+        return int(re.search(r"^%s:\s+(\d+) kB" % name, text, re.M).group(1))
+    return {"rss": field("Rss"), "pss": field("Pss"),
+            "uss": field("Private_Clean") + field("Private_Dirty")}
+
+
+def cpu_seconds(pid):
+    """User + system CPU time the process has used, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def park_requests(port, count, path):
     """Opens count connections that each send a whole request and never read."""
     socks = []
