@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <stdlib.h>
 
 #include "upstream_policy.h"
 
@@ -124,6 +125,108 @@ static void test_bad_answers(void **state)
 	assert_int_equal(f.status, 502);
 }
 
+static void check_answer(const char *answer, const char *want_echo, const char *want_cause)
+{
+	struct upstream_failure f;
+	char *echo = NULL;
+	size_t len = 0;
+	int rc = upstream_check_answer(answer, strlen(answer), &echo, &len, &f);
+
+	if (want_echo != NULL) {
+		assert_int_equal(rc, 0);
+		assert_int_equal(len, strlen(want_echo));
+		assert_memory_equal(echo, want_echo, len);
+		free(echo);
+	} else {
+		assert_int_equal(rc, -1);
+		assert_null(echo);
+		assert_int_equal(f.status, 502);
+		assert_int_equal(f.outcome, UPSTREAM_BAD_RESPONSE);
+		assert_string_equal(f.cause, want_cause);
+	}
+}
+
+static void test_answer_check(void **state)
+{
+	check_answer("{\"echo\":\"hi\"}\n", "hi", NULL);
+	check_answer("{\"echo\":\"\\u00e9\\\"\"}", "\xC3\xA9\"", NULL);
+	check_answer("{\"other\":1,\"echo\":\"\"}", "", NULL);
+	check_answer("<html>", NULL, "answer is not JSON");
+	check_answer("{\"echo\":5}", NULL, "answer has no string \"echo\"");
+	check_answer("{\"Echo\":\"x\"}", NULL, "answer has no string \"echo\"");
+	check_answer("", NULL, "answer is not JSON");
+}
+
+static struct config replica_config(size_t count, unsigned failures, unsigned open_ms)
+{
+	struct config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.service_a_count = count;
+	for (size_t i = 0; i < count; i++)
+		snprintf(cfg.service_a[i].base, sizeof(cfg.service_a[i].base), "http://a%zu", i);
+	cfg.breaker_failures = failures;
+	cfg.breaker_open_ms = open_ms;
+	return cfg;
+}
+
+static void test_replicas_round_robin(void **state)
+{
+	struct config cfg = replica_config(3, 1, 1000);
+	struct upstream_replicas r;
+
+	upstream_replicas_init(&r, &cfg);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(upstream_replicas_choose(&r, -1, 0), i % 3);
+	/* replica 1 opens: first attempts skip it, spreading its turn */
+	upstream_replicas_record(&r, 1, false, 0);
+	assert_true(upstream_replicas_open(&r, 1));
+	assert_int_equal(upstream_replicas_choose(&r, -1, 10), 0);
+	assert_int_equal(upstream_replicas_choose(&r, -1, 10), 2);
+	assert_int_equal(upstream_replicas_choose(&r, -1, 10), 0);
+	/* its time is up: one trial call goes to it, and no other until it ends */
+	assert_int_equal(upstream_replicas_choose(&r, -1, 1000), 1);
+	assert_int_equal(upstream_replicas_choose(&r, -1, 1000), 2);
+	assert_int_equal(upstream_replicas_choose(&r, -1, 1000), 0);
+	assert_int_equal(upstream_replicas_choose(&r, -1, 1000), 2);
+	upstream_replicas_record(&r, 1, true, 1001);
+	assert_false(upstream_replicas_open(&r, 1));
+	upstream_replicas_finish(&r);
+}
+
+static void test_replicas_retry_and_all_open(void **state)
+{
+	struct config cfg = replica_config(3, 1, 1000);
+	struct config one = replica_config(1, 2, 1000);
+	struct upstream_replicas r;
+
+	upstream_replicas_init(&r, &cfg);
+	/* a retry goes to the replicas after the one that failed */
+	assert_int_equal(upstream_replicas_choose(&r, 1, 0), 2);
+	upstream_replicas_record(&r, 2, false, 0);
+	assert_int_equal(upstream_replicas_choose(&r, 2, 0), 0);
+	upstream_replicas_record(&r, 0, false, 0);
+	upstream_replicas_record(&r, 1, false, 0);
+	assert_int_equal(upstream_replicas_choose(&r, -1, 1), -1);
+	assert_int_equal(upstream_replicas_choose(&r, 0, 1), -1);
+	upstream_replicas_finish(&r);
+
+	/* one replica: a retry goes to the same one, until its circuit opens */
+	upstream_replicas_init(&r, &one);
+	assert_int_equal(upstream_replicas_choose(&r, 0, 0), 0);
+	upstream_replicas_record(&r, 0, false, 0);
+	assert_int_equal(upstream_replicas_choose(&r, 0, 0), 0);
+	upstream_replicas_record(&r, 0, false, 0);
+	assert_int_equal(upstream_replicas_choose(&r, 0, 0), -1);
+	/* a trial that was chosen but never made is forgotten */
+	assert_int_equal(upstream_replicas_choose(&r, -1, 1000), 0);
+	assert_int_equal(upstream_replicas_choose(&r, -1, 1000), -1);
+	upstream_replicas_cancel(&r, 0);
+	assert_int_equal(upstream_replicas_choose(&r, -1, 1000), 0);
+	assert_int_equal(upstream_replicas_peek(&r), 0);
+	upstream_replicas_finish(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -134,6 +237,9 @@ int main(void)
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_resets),
 		cmocka_unit_test(test_bad_answers),
+		cmocka_unit_test(test_answer_check),
+		cmocka_unit_test(test_replicas_round_robin),
+		cmocka_unit_test(test_replicas_retry_and_all_open),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
