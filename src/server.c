@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,6 +57,9 @@ struct server_request {
 	bool head;
 	bool started;                         /* the handler saw the headers */
 	bool answered;
+	bool parked;                          /* the handler waits for server_resume() */
+	bool suspended;                       /* MHD_suspend_connection() is in force */
+	unsigned final_calls;                 /* calls with the whole request in */
 	void *data;
 	void (*free_data)(void *);
 	char request_id[SERVER_REQUEST_ID_MAX + 1];
@@ -192,6 +196,24 @@ static void connection_changed(void *cls, struct MHD_Connection *connection, voi
 	}
 }
 
+/*
+ * Whether the client has sent its FIN (an HTTP/1.1 half-close after the
+ * request). libmicrohttpd 0.9.75 takes a short read for "nothing more to
+ * read" under edge-triggered epoll; when the request and the FIN came
+ * together it never reads the end of the stream, and would hold the
+ * connection open until the idle timeout after answering. An answer with
+ * Connection: close makes it close the connection once the answer is sent.
+ */
+static bool client_half_closed(const struct server_request *req)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(req->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+	char byte;
+
+	return info != NULL &&
+	       recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 static void reply_content(struct server_request *req, unsigned status, const char *content_type,
 			  const char *body, size_t len, const char *error, size_t error_len,
 			  const char *allow)
@@ -219,7 +241,7 @@ static void reply_content(struct server_request *req, unsigned status, const cha
 	MHD_add_response_header(response, "X-Request-Id", req->request_id);
 	if (allow != NULL)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, allow);
-	if (srv->draining)
+	if (srv->draining || client_half_closed(req))
 		MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
 	MHD_queue_response(req->connection, status, response);
 	MHD_destroy_response(response);
@@ -286,14 +308,29 @@ int server_msg(struct server_request *req, const char **msg, size_t *len)
 	return 0;
 }
 
+/*
+ * libmicrohttpd 0.9.75 does not update a suspended connection's event state,
+ * and on resume reads the socket with the state it had while the headers
+ * came in: when the client has half-closed after its request (a FIN, which
+ * HTTP/1.1 allows), that read finds the end of the stream and MHD closes the
+ * connection without the answer. So a request the handler parks during its
+ * first call with the whole request in is not suspended yet: MHD keeps it
+ * ready, brings its state up to date (nothing more to read) and calls the
+ * handler again in the same loop turn; access_handler() suspends it then,
+ * unless the answer came first.
+ */
 void server_suspend(struct server_request *req)
 {
-	MHD_suspend_connection(req->connection);
+	req->parked = true;
 }
 
 void server_resume(struct server_request *req)
 {
-	MHD_resume_connection(req->connection);
+	req->parked = false;
+	if (req->suspended) {
+		req->suspended = false;
+		MHD_resume_connection(req->connection);
+	}
 	/* MHD takes it back in its next run: make that run this turn */
 	req->server->resumed = true;
 }
@@ -356,10 +393,16 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 	}
 	if (req->answered)
 		return MHD_YES;
+	req->final_calls++;
 	if (req->route == NULL)
 		server_reply_error(req, 404, "not found");
 	else
 		req->route->handle(req);
+	/* See server_suspend(): not on the first call with the request in. */
+	if (!req->answered && req->parked && !req->suspended && req->final_calls > 1) {
+		MHD_suspend_connection(req->connection);
+		req->suspended = true;
+	}
 	return MHD_YES;
 }
 

@@ -21,9 +21,21 @@ BIN = os.environ.get("ECHOSVC_BIN", "build/src/echosvc")
 # A command to run echosvc under, e.g. valgrind (see tests/meson.build).
 WRAPPER = os.environ.get("ECHOSVC_WRAPPER", "").split()
 READY_TIMEOUT = 60.0 if WRAPPER else 10.0
+
+
+def _sanitized(path):
+    try:
+        with open(path, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+SANITIZED = _sanitized(BIN)
 # Latency bounds in tests are behaviour (B never waits on A), not speed; under
-# valgrind everything is ~20x slower, so the bounds stretch with it.
-TIME_SCALE = 20.0 if WRAPPER else 1.0
+# valgrind everything is ~20x slower and under AddressSanitizer ~3x, so the
+# bounds stretch with them.
+TIME_SCALE = 20.0 if WRAPPER else 3.0 if SANITIZED else 1.0
 # What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer print.
 SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error: |SUMMARY: \w+Sanitizer"
                        r"|==\d+== (Invalid|Conditional|Syscall param|Mismatched)"
@@ -202,6 +214,40 @@ def raw_exchange(port, data, timeout=5.0, host="127.0.0.1"):
         except (socket.timeout, ConnectionResetError):
             pass
         return b"".join(chunks)
+
+
+def half_closed_exchanges(port, path, threads=4, per_thread=100, host="127.0.0.1"):
+    """Clients that send one request each, then half-close (shutdown(SHUT_WR), as
+    HTTP/1.1 allows) and read to EOF. Returns [(bytes read, seconds until EOF or
+    None when the server kept the connection open past 5 s x TIME_SCALE)]."""
+    results = []
+    lock = threading.Lock()
+
+    def client(t):
+        for i in range(per_thread):
+            with socket.create_connection((host, port), timeout=5 * TIME_SCALE) as s:
+                s.sendall(("GET %s%d-%d HTTP/1.1\r\nHost: x\r\n\r\n" % (path, t, i)).encode())
+                s.shutdown(socket.SHUT_WR)
+                started = time.monotonic()
+                data, until_eof = b"", None
+                try:
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            until_eof = time.monotonic() - started
+                            break
+                        data += chunk
+                except (socket.timeout, ConnectionResetError):
+                    pass
+            with lock:
+                results.append((data, until_eof))
+
+    workers = [threading.Thread(target=client, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return results
 
 
 def compact(value):

@@ -7,7 +7,8 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import TestCase, compact, main, raw_exchange, request  # noqa: E402
+from harness import (TestCase, compact, half_closed_exchanges, main, metric,  # noqa: E402
+                     raw_exchange, request)
 
 
 class ServiceA(TestCase):
@@ -152,6 +153,21 @@ class ServiceA(TestCase):
         self.assertTrue([l for l in lines if 'endpoint="/a b\\"c=d"' in l])
         for line in lines:
             self.assertRegex(line, r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d service=A ")
+
+    def test_half_closed_clients_get_their_answer_and_a_close(self):
+        # RFC 9112 9.6: a client may half-close after its last request. Every
+        # one is answered, logged and counted, and the server closes after the
+        # answer (not at the idle timeout: the clients wait 5 s at most).
+        a = self.start("serve-a")
+        results = half_closed_exchanges(a.port, "/echo?msg=h", threads=4, per_thread=100)
+        answered = [d for d, _ in results if d.startswith(b"HTTP/1.1 200")]
+        self.assertEqual(len(answered), 400, [d[:40] for d, _ in results if d not in answered][:3])
+        self.assertTrue(all(re.search(rb'\{"echo":"h\d-\d+"\}\n$', d) for d in answered))
+        hung = [d[-40:] for d, eof in results if eof is None]
+        self.assertEqual(hung, [])
+        a.wait_log(r"endpoint=/echo status=ok", count=400)
+        self.assertEqual(metric(a.port, 'echosvc_requests_total{service="A",endpoint="/echo",code="200"}'),
+                         400)
 
     def test_keep_alive(self):
         import http.client

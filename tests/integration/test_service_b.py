@@ -9,7 +9,8 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import TIME_SCALE, TestCase, compact, main, request  # noqa: E402
+from harness import (TIME_SCALE, TestCase, compact, half_closed_exchanges, main,  # noqa: E402
+                     metric, request)
 
 
 def ok_body(msg):
@@ -35,6 +36,19 @@ class ServiceB(TestCase):
                                r"status=ok latency_ms=\d+ code=200 request_id=")
         status, _, body = request(b.port, "/health")
         self.assertEqual((status, body), (200, b'{"status":"ok"}\n'))
+
+    def test_half_closed_clients_get_their_answer_and_a_close(self):
+        # The calls are parked while A answers: a FIN that arrives meanwhile
+        # must cost neither the answer nor the close after it.
+        a, b = self.pair()
+        results = half_closed_exchanges(b.port, "/call-echo?msg=h", threads=4, per_thread=150)
+        answered = [d for d, _ in results if d.startswith(b"HTTP/1.1 200")]
+        self.assertEqual(len(answered), 600, [d[:40] for d, _ in results if d not in answered][:3])
+        self.assertTrue(all(re.search(rb'"echo":"h\d-\d+"\},"service_b":"ok"\}\n$', d)
+                            for d in answered))
+        self.assertEqual([d[-40:] for d, eof in results if eof is None], [])
+        b.wait_log(r"endpoint=/call-echo status=ok", count=600)
+        self.assertEqual(metric(b.port, "echosvc_upstream_requests_total"), 600)
 
     def test_request_id_travels_to_a(self):
         a, b = self.pair()
