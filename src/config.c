@@ -87,7 +87,10 @@ static const struct config_option options[CONFIG_OPTION_COUNT] = {
 	[CONFIG_DRAIN_MS] = {"drain-ms", TYPE_NUMBER, AB, "5000", NULL,
 		0, 600000, FIELD(drain_ms), "N",
 		"how long shutdown waits for requests in flight"},
-	[CONFIG_LOG_FORMAT] = {"log-format", TYPE_LOG_FORMAT, AB, "text", NULL,
+	[CONFIG_SHUTDOWN_DELAY_MS] = {"shutdown-delay-ms", TYPE_NUMBER, AB, "0", NULL,
+		0, 600000, FIELD(shutdown_delay_ms), "N",
+		"after a stop signal, keep serving (with /readyz at 503) this long before closing the listening sockets"},
+	[CONFIG_LOG_FORMAT] = {"log-format", TYPE_LOG_FORMAT, AB | CONFIG_ROLE_UP, "text", NULL,
 		0, 0, FIELD(log_format), "text|json", "log line format"},
 };
 
@@ -407,6 +410,8 @@ static enum config_result apply_flags(struct config *cfg, int argc, char **argv,
 
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
 			return CONFIG_HELP;
+		if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0)
+			return CONFIG_VERSION;
 		if (strcmp(arg, "--check-config") == 0) {
 			check = true;
 			continue;

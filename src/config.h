@@ -47,6 +47,7 @@ enum config_option_id {
 	CONFIG_MAX_CONNECTIONS,
 	CONFIG_MAX_CONNECTIONS_PER_IP,
 	CONFIG_DRAIN_MS,
+	CONFIG_SHUTDOWN_DELAY_MS,
 	CONFIG_LOG_FORMAT,
 	CONFIG_OPTION_COUNT
 };
@@ -83,6 +84,7 @@ struct config {
 	unsigned max_connections;
 	unsigned max_connections_per_ip; /* 0: only max_connections applies */
 	unsigned drain_ms;
+	unsigned shutdown_delay_ms;
 	enum config_log_format log_format;
 	enum config_source source[CONFIG_OPTION_COUNT];
 };

@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "notify.h"
 #include "serve_a.h"
 #include "serve_b.h"
 #include "up.h"
@@ -47,13 +48,16 @@ int main(int argc, char **argv)
 		break;
 	}
 	/* Before any thread exists, so that every thread inherits the mask:
-	 * the roles take these signals with sigwait() in one place. A peer that
-	 * closes early must not kill the process either. */
+	 * the roles take these signals with sigwait() in one place (SIGHUP
+	 * never stops a service). A peer that closes early must not kill the
+	 * process either. */
 	signal(SIGPIPE, SIG_IGN);
 	raise_file_limit();
+	notify_init();
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP);
 	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 	switch (cfg.role) {
 	case CONFIG_ROLE_A:

@@ -29,6 +29,7 @@ static void handle_echo(struct server_request *req)
 
 static const struct server_route routes[] = {
 	{"/health", server_handle_health},
+	{"/readyz", server_handle_readyz},
 	{"/echo", handle_echo},
 	{"/metrics", server_handle_metrics},
 };

@@ -110,6 +110,7 @@ static void handle_call_echo(struct server_request *req)
 
 static const struct server_route routes[] = {
 	{"/health", server_handle_health},
+	{"/readyz", server_handle_readyz},
 	{"/call-echo", handle_call_echo},
 	{"/metrics", server_handle_metrics},
 };

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "query.h"
 
 #define IDLE_TIMEOUT_S 30      /* a keep-alive connection idle this long is closed */
+#define SERVER_HEADER_ROOM (8 * 1024) /* headers beside a maximal request line */
 
 /*
  * The daemon runs in libmicrohttpd's external-event mode: no thread of its
@@ -41,9 +43,11 @@ struct server {
 	const struct server_route *routes;
 	size_t route_count;
 	void *role_state;
+	bool unready;              /* /readyz answers 503 */
 	bool draining;             /* answers say Connection: close */
 	bool resumed;              /* a request was resumed this turn */
 	struct server_stats *stats;
+	_Atomic unsigned *connections; /* the process's, or NULL */
 };
 
 /* Per-request state: MHD's req_cls, created in uri_started() and freed in
@@ -182,18 +186,65 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 	atomic_fetch_sub_explicit(&srv->stats->requests_active, 1, memory_order_relaxed);
 }
 
-/* MHD_OPTION_NOTIFY_CONNECTION: counts connections, for keep-alive checks. */
+/* MHD_OPTION_NOTIFY_CONNECTION: counts connections, for keep-alive checks
+ * and the process's --max-connections. */
 static void connection_changed(void *cls, struct MHD_Connection *connection, void **socket_context,
 			       enum MHD_ConnectionNotificationCode code)
 {
 	struct server *srv = cls;
+	int delta = code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1;
 
-	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+	if (delta > 0)
 		atomic_fetch_add_explicit(&srv->stats->connections_accepted, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&srv->stats->connections_open, 1, memory_order_relaxed);
-	} else {
-		atomic_fetch_sub_explicit(&srv->stats->connections_open, 1, memory_order_relaxed);
-	}
+	atomic_fetch_add_explicit(&srv->stats->connections_open, (unsigned)delta,
+				  memory_order_relaxed);
+	if (srv->connections != NULL)
+		atomic_fetch_add_explicit(srv->connections, (unsigned)delta, memory_order_relaxed);
+}
+
+/*
+ * The accept policy: past --max-connections a new connection is closed at
+ * once, never left waiting in the kernel's queue (which is what MHD's own
+ * limit does: it stops accepting). Loops accepting at the same instant may
+ * pass the limit by one connection each.
+ */
+static enum MHD_Result connection_allowed(void *cls, const struct sockaddr *addr,
+					  socklen_t addrlen)
+{
+	struct server *srv = cls;
+
+	if (srv->connections == NULL)
+		return MHD_YES;
+	return atomic_load_explicit(srv->connections, memory_order_relaxed) <
+			       srv->config->max_connections
+		       ? MHD_YES
+		       : MHD_NO;
+}
+
+/*
+ * MHD's error log. Only what an operator must see goes on: running out of
+ * file descriptors (MHD then stops accepting until a connection closes),
+ * at most once a second for the whole process.
+ */
+static void daemon_log(void *cls, const char *format, va_list args)
+{
+	static _Atomic uint64_t last_ms;
+	char message[256];
+	uint64_t now = loop_now_ms(), last = atomic_load(&last_ms);
+	size_t len;
+
+	vsnprintf(message, sizeof(message), format, args);
+	if (strstr(message, "accepting connection") == NULL &&
+	    strstr(message, "resource limit") == NULL)
+		return;
+	if (last != 0 && now - last < 1000)
+		return;
+	if (!atomic_compare_exchange_strong(&last_ms, &last, now))
+		return; /* another loop logged it */
+	len = strlen(message);
+	while (len > 0 && message[len - 1] == '\n')
+		message[--len] = '\0';
+	log_failure(message);
 }
 
 /*
@@ -456,13 +507,17 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 {
 	const struct config *cfg = options->config;
 	struct server *srv = calloc(1, sizeof(*srv));
-	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
-	/* Room for a msg at the limit even when every byte is percent-encoded,
-	 * plus headers: the limit is --max-msg-bytes, not the URL length. */
-	size_t memory = (size_t)cfg->max_msg_bytes * 3 + 4 * 1024;
-	unsigned threads = cfg->threads > 0 ? cfg->threads : 1;
-	/* --max-connections is the process's: each loop takes its share. */
-	unsigned limit = (cfg->max_connections + threads - 1) / threads;
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
+	/* Room for a msg at the limit even when every byte is percent-encoded
+	 * (the limit is --max-msg-bytes, not the URL length), beside 8 KiB of
+	 * headers as nginx allows, and 1 KiB for MHD's own bookkeeping (found by
+	 * test_header_room_beside_a_maximal_request_line).
+	 * Not more: MHD 0.9.75 zeroes the whole pool after every request. */
+	size_t memory = (size_t)cfg->max_msg_bytes * 3 + SERVER_HEADER_ROOM + 1024;
+	/* --max-connections is the process's, held by connection_allowed();
+	 * MHD's own limit only backs it up (when reached MHD stops accepting,
+	 * and connections would wait in the kernel's queue). */
+	unsigned limit = cfg->max_connections + 64;
 	const union MHD_DaemonInfo *info;
 
 	if (srv == NULL) {
@@ -477,11 +532,13 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	srv->route_count = options->route_count;
 	srv->role_state = role_state;
 	srv->stats = stats;
+	srv->connections = options->connections;
 	loop_timer_init(&srv->mhd_timer, on_daemon_timer, srv);
 	if (cfg->listen.host[0] != '\0' && strchr(cfg->listen.host, ':') != NULL)
 		flags |= MHD_USE_IPv6;
 	srv->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, access_handler, srv,
+		flags, 0, connection_allowed, srv, access_handler, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, daemon_log, srv,
 		MHD_OPTION_LISTEN_SOCKET, listen_fd,
 		MHD_OPTION_CONNECTION_LIMIT, limit,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
@@ -513,8 +570,14 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	return srv;
 }
 
+void server_set_unready(struct server *srv)
+{
+	srv->unready = true;
+}
+
 void server_quiesce(struct server *srv)
 {
+	srv->unready = true;
 	srv->draining = true;
 	if (srv->listen_fd < 0)
 		return;
@@ -539,6 +602,17 @@ void server_handle_health(struct server_request *req)
 	static const char body[] = "{\"status\":\"ok\"}\n";
 
 	server_reply(req, 200, body, sizeof(body) - 1, NULL, 0);
+}
+
+void server_handle_readyz(struct server_request *req)
+{
+	static const char ready[] = "{\"status\":\"ready\"}\n";
+	static const char draining[] = "{\"status\":\"draining\"}\n";
+
+	if (req->server->unready)
+		server_reply(req, 503, draining, sizeof(draining) - 1, "draining", 8);
+	else
+		server_reply(req, 200, ready, sizeof(ready) - 1, NULL, 0);
 }
 
 void server_handle_metrics(struct server_request *req)

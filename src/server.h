@@ -40,6 +40,9 @@ struct server_options {
 	const struct config *config;        /* borrowed for the server's life */
 	const struct server_route *routes;  /* borrowed; GET and HEAD only */
 	size_t route_count;
+	/* The process's open client connections, shared by every server and
+	 * held against --max-connections; NULL: only per-server counts. */
+	_Atomic unsigned *connections;
 };
 
 /* Registers the routes as the metrics' endpoint labels. Once per process,
@@ -56,6 +59,9 @@ void server_metrics_init(const struct server_options *options);
 struct server *server_new(struct loop *loop, const struct server_options *options,
 			  int listen_fd, void *role_state, struct server_stats *stats, char *error,
 			  size_t error_size);
+
+/* From now on /readyz answers 503 {"status":"draining"}; all else as before. */
+void server_set_unready(struct server *srv);
 
 /* Stops accepting: the listening socket is closed, so a new connection is
  * refused at once, and every later answer says Connection: close. */
@@ -113,6 +119,10 @@ void *server_role_state(const struct server_request *req);
 
 /* GET /health for either role: 200 {"status":"ok"}, never waits on anyone. */
 void server_handle_health(struct server_request *req);
+
+/* GET /readyz for either role: 200 {"status":"ready"} until a stop signal,
+ * then 503 {"status":"draining"}; about this process alone. */
+void server_handle_readyz(struct server_request *req);
 
 /* GET /metrics for either role: the Prometheus text of metrics_render(). */
 void server_handle_metrics(struct server_request *req);

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 
 #define LISTEN_BACKLOG 1024
 #define ABANDON_WAIT_MS 1000   /* after abandoning, how long the answers may take */
@@ -25,6 +26,7 @@
 /* What the main thread has asked of the loops; it only moves forward. */
 enum phase {
 	PHASE_RUNNING,
+	PHASE_UNREADY,      /* /readyz says 503; all else as before */
 	PHASE_DRAINING,     /* stop accepting; finish what is in flight */
 	PHASE_ABANDONING,   /* answer what is still waiting */
 	PHASE_STOPPING,     /* leave the loop */
@@ -54,6 +56,8 @@ struct service {
 	struct worker *workers;
 	size_t count;
 	_Atomic int phase;            /* enum phase */
+	_Atomic unsigned connections; /* client connections open, every loop */
+	struct server_options server; /* the role's, with the shared count */
 	pthread_mutex_t lock;         /* guards started and failed; with changed */
 	pthread_cond_t changed;       /* a worker started, failed or went idle */
 	size_t started;
@@ -78,6 +82,8 @@ static void on_wake(void *arg)
 	enum phase phase = atomic_load(&w->svc->phase);
 	const struct service_role *role = w->svc->role;
 
+	if (phase >= PHASE_UNREADY && w->phase_seen < PHASE_UNREADY)
+		server_set_unready(w->server);
 	if (phase >= PHASE_DRAINING && w->phase_seen < PHASE_DRAINING)
 		server_quiesce(w->server);
 	if (phase >= PHASE_ABANDONING && w->phase_seen < PHASE_ABANDONING &&
@@ -124,7 +130,7 @@ static int worker_setup(struct worker *w)
 		if (w->role_state == NULL)
 			return -1;
 	}
-	w->server = server_new(w->loop, &role->server, w->listen_fd, w->role_state, &w->stats,
+	w->server = server_new(w->loop, &w->svc->server, w->listen_fd, w->role_state, &w->stats,
 			       w->error, sizeof(w->error));
 	if (w->server == NULL)
 		return -1;
@@ -349,6 +355,15 @@ static void wait_idle(struct service *svc, unsigned ms)
 	pthread_mutex_unlock(&svc->lock);
 }
 
+/* Sleeps ms, whatever signal handlers run meanwhile. */
+static void pause_ms(unsigned ms)
+{
+	struct timespec left = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&left, &left) < 0 && errno == EINTR)
+		;
+}
+
 /* Starts every worker; waits until each has started or failed. */
 static int workers_start(struct service *svc)
 {
@@ -392,18 +407,26 @@ static void exit_now(int signal_number)
 	_exit(128 + signal_number);
 }
 
-/* Waits for SIGINT or SIGTERM; from then on a second one ends the process. */
+/* Waits for SIGINT or SIGTERM; from then on a second one ends the process.
+ * SIGHUP, which reloads files a service has none of, is logged and ignored. */
 static int wait_stop_signal(void)
 {
 	struct sigaction second = {0};
-	sigset_t stop_signals;
+	sigset_t waited, stop_signals;
 	int signal_number = 0;
 
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGTERM);
-	while (sigwait(&stop_signals, &signal_number) != 0)
-		;
+	waited = stop_signals;
+	sigaddset(&waited, SIGHUP);
+	for (;;) {
+		if (sigwait(&waited, &signal_number) != 0)
+			continue;
+		if (signal_number != SIGHUP)
+			break;
+		log_event("sighup", "action", "ignored: no files to reload");
+	}
 	log_event("draining", "signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
 	/* The loops keep both signals blocked: a second one lands here. */
 	second.sa_handler = exit_now;
@@ -421,6 +444,8 @@ int service_run(const struct config *cfg, const struct service_role *role)
 
 	pthread_mutex_init(&svc.lock, NULL);
 	pthread_cond_init(&svc.changed, NULL);
+	svc.server = role->server;
+	svc.server.connections = &svc.connections;
 	svc.count = cfg->threads > 0 ? cfg->threads : 1;
 	svc.workers = calloc(svc.count, sizeof(*svc.workers));
 	fds = calloc(svc.count, sizeof(*fds));
@@ -449,7 +474,13 @@ int service_run(const struct config *cfg, const struct service_role *role)
 		goto done;
 	}
 	log_event("listening", "addr", shown);
+	snprintf(error, sizeof(error), "READY=1\nSTATUS=serving on %s", shown);
+	notify_send(error);
 	wait_stop_signal();
+	notify_send("STOPPING=1\nSTATUS=draining: /readyz answers 503");
+	phase_set(&svc, PHASE_UNREADY);
+	pause_ms(cfg->shutdown_delay_ms);
+	notify_send("STATUS=draining: listening sockets closed, finishing requests in flight");
 	phase_set(&svc, PHASE_DRAINING);
 	wait_idle(&svc, cfg->drain_ms);
 	phase_set(&svc, PHASE_ABANDONING);

@@ -105,6 +105,24 @@ void upstream_classify(CURLcode code, long os_errno, int sent, int received, lon
 	}
 }
 
+/* Whether JSON text holds a NUL, raw or escaped (\u0000): cJSON ends its
+ * strings there, so such an echo would reach B's client cut short.
+ * Backslashes appear in valid JSON only inside strings, each starting one
+ * escape. */
+static bool has_nul(const char *text, size_t len)
+{
+	if (memchr(text, '\0', len) != NULL)
+		return true; /* raw: not even valid JSON */
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (text[i] != '\\')
+			continue;
+		if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0)
+			return true;
+		i++; /* the escaped character: "\\u0000" is no NUL */
+	}
+	return false;
+}
+
 int upstream_check_answer(const char *answer, size_t len, char **echo, size_t *echo_len,
 			  struct upstream_failure *failure)
 {
@@ -119,6 +137,11 @@ int upstream_check_answer(const char *answer, size_t len, char **echo, size_t *e
 	item = cJSON_GetObjectItemCaseSensitive(parsed, "echo");
 	if (!cJSON_IsString(item) || item->valuestring == NULL) {
 		upstream_failure_set(failure, 502, UPSTREAM_BAD_RESPONSE, 0, "answer has no string \"echo\"");
+		goto done;
+	}
+	if (has_nul(answer, len)) {
+		upstream_failure_set(failure, 502, UPSTREAM_BAD_RESPONSE, 0,
+				     "answer holds a NUL (\\u0000) B cannot pass on");
 		goto done;
 	}
 	*echo_len = strlen(item->valuestring);

@@ -56,7 +56,7 @@ def free_port():
 class Service:
     """One echosvc process with its stderr captured in a file."""
 
-    def __init__(self, args, env=None, listen="127.0.0.1:0", wait=True):
+    def __init__(self, args, env=None, listen="127.0.0.1:0", wait=True, preexec=None):
         self.args = WRAPPER + [BIN] + list(args)
         if listen is not None:
             self.args += ["--listen", listen]
@@ -64,7 +64,7 @@ class Service:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("ECHOSVC_")}
         full_env.update(env or {})
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.logfile,
-                                     env=full_env)
+                                     env=full_env, preexec_fn=preexec)
         self.port = None
         self.host = "127.0.0.1"
         if wait:
@@ -258,7 +258,7 @@ def compact(value):
 class FakeA:
     """A stand-in for service A whose behaviour the test chooses.
 
-    mode: "500", "notjson", "echo5", "slow", "never", "reset", "drip", "huge", "ok".
+    mode: "500", "notjson", "echo5", "nul", "slow", "never", "reset", "drip", "huge", "ok".
     """
 
     def __init__(self, mode, delay=0.0):
@@ -321,6 +321,8 @@ class FakeA:
                     self._answer(conn, "200 OK", b"<html>hello</html>")
                 elif mode == "echo5":
                     self._answer(conn, "200 OK", b'{"echo":5}\n')
+                elif mode == "nul":
+                    self._answer(conn, "200 OK", b'{"echo":"a\\u0000b"}\n')
                 elif mode in ("slow", "ok"):
                     if self.delay:
                         if self.stopping.wait(self.delay):

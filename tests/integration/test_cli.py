@@ -21,9 +21,11 @@ def run(*args, env=None, timeout=10):
 
 class Cli(TestCase):
     def test_version(self):
-        r = run("--version")
-        self.assertEqual(r.returncode, 0)
-        self.assertRegex(r.stdout.decode(), r"^echosvc \d+\.\d+\.\d+\n$")
+        for args in (["--version"], ["-V"], ["serve-a", "--version"], ["serve-b", "--listen", "x:1", "-V"],
+                     ["up", "--version"]):
+            r = run(*args)
+            self.assertEqual(r.returncode, 0, args)
+            self.assertRegex(r.stdout.decode(), r"^echosvc \d+\.\d+\.\d+\n$")
 
     def test_help_lists_every_option_of_the_spec(self):
         r = run("--help")

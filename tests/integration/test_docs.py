@@ -39,6 +39,11 @@ class Docs(TestCase):
             text = f.read().replace("\\-", "-")
         for name in self.options:
             self.assertIn(".BI --%s " % name, text)
+        # the version in the title is the binary's
+        version = subprocess.run([BIN, "--version"], capture_output=True,
+                                 timeout=10).stdout.decode().split()[1]
+        self.assertRegex(text, r'^\.TH ECHOSVC 1 "\d{4}" "echosvc %s"' % re.escape(version))
+        self.assertIn("128+N", text)
 
     def test_operations_md(self):
         with open(os.path.join(DOCS, "operations.md")) as f:

@@ -81,6 +81,20 @@ class ServiceA(TestCase):
         status, _, body = self.get("/echo?msg=" + "x" * 5000)
         self.assertEqual(status, 414)
 
+    def test_header_room_beside_a_maximal_request_line(self):
+        # nginx's default: 8 KiB of header lines, whatever the request line takes
+        a = self.start("serve-a")
+        line = b"GET /echo?msg=" + b"%41" * 4096 + b" HTTP/1.1\r\n"
+
+        def with_headers(size):
+            fixed = b"Host: x\r\nConnection: close\r\nX-Pad: \r\n"
+            return line + fixed[:-2] + b"p" * (size - len(fixed)) + b"\r\n\r\n"
+        reply = raw_exchange(a.port, with_headers(8192))
+        self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply[:80])
+        self.assertTrue(reply.endswith(compact({"echo": "A" * 4096})))
+        reply = raw_exchange(a.port, with_headers(16384))
+        self.assertTrue(reply.startswith(b"HTTP/1.1 431"), reply[:80])
+
     def test_msg_limit_is_configurable(self):
         small = self.start("serve-a", "--max-msg-bytes", "3")
         self.assertEqual(request(small.port, "/echo?msg=abc")[0], 200)

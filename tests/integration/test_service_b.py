@@ -148,6 +148,10 @@ class ServiceB(TestCase):
     def test_a_answers_echo_not_string(self):
         self.fake_case("echo5", 502, 'answer has no string "echo"')
 
+    def test_a_answers_an_echo_with_a_nul(self):
+        # {"echo":"a\u0000b"}: passing on "a" would cut A's answer short silently
+        self.fake_case("nul", 502, "answer holds a NUL (\\u0000) B cannot pass on")
+
     def test_a_answers_too_slowly(self):
         self.fake_case("slow", 504, "timeout after 1000 ms", delay=3.0)
 

@@ -8,7 +8,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import TestCase, compact, main, request  # noqa: E402
+from harness import TIME_SCALE, TestCase, compact, main, request  # noqa: E402
 
 
 def in_progress(svc):
@@ -45,8 +45,18 @@ class Shutdown(TestCase):
         s = self.unfinished_request(a, b"late")
         a.send(signal.SIGTERM)
         a.wait_log(r"event=draining")
-        with self.assertRaises(OSError):  # no longer accepting
-            request(a.port, "/health", timeout=1)
+        # no longer accepting: refused at once, never accepted and left waiting
+        deadline = time.monotonic() + 5 * TIME_SCALE
+        while True:
+            started = time.monotonic()
+            try:
+                request(a.port, "/health", timeout=10)
+            except ConnectionRefusedError:
+                break
+            except OSError:
+                pass  # queued on a socket that closed meanwhile: reset
+            self.assertLess(time.monotonic(), deadline, "the listening socket stayed open")
+        self.assertLess(time.monotonic() - started, 0.5 * TIME_SCALE)
         s.sendall(b"\r\n")
         reply = b""
         while b'{"echo":"late"}\n' not in reply:
@@ -58,6 +68,61 @@ class Shutdown(TestCase):
         self.assertIn(b'{"echo":"late"}\n', reply)
         self.assertEqual(a.proc.wait(10), 0)
         self.assertTrue(a.log_lines()[-1].endswith("event=shutdown"))
+
+    def test_readyz_turns_503_and_the_delay_keeps_serving(self):
+        a = self.start("serve-a", "--shutdown-delay-ms", "1000", "--threads", "2")
+        self.assertEqual(request(a.port, "/readyz")[::2], (200, b'{"status":"ready"}\n'))
+        kept = socket.create_connection(("127.0.0.1", a.port), timeout=10)
+        self.addCleanup(kept.close)
+        unfinished = self.unfinished_request(a, b"late")  # holds the drain open
+        signalled = time.monotonic()
+        a.send(signal.SIGTERM)
+        a.wait_log(r"event=draining")
+        status, headers, body = request(a.port, "/readyz")
+        self.assertEqual((status, body), (503, b'{"status":"draining"}\n'))
+        self.assertNotIn("connection", headers)  # everything else as before
+        self.assertEqual(request(a.port, "/echo?msg=still")[::2], (200, b'{"echo":"still"}\n'))
+        self.assertEqual(request(a.port, "/health")[0], 200)
+        while True:
+            try:
+                request(a.port, "/health", timeout=10)
+            except ConnectionRefusedError:
+                break
+            except OSError:
+                pass
+        self.assertGreaterEqual(time.monotonic() - signalled, 0.9)
+        # a kept-alive connection is still served, and told to close
+        kept.sendall(b"GET /echo?msg=last HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = b""
+        while b'{"echo":"last"}\n' not in reply:
+            chunk = kept.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+        self.assertIn(b"Connection: close", reply)
+        unfinished.sendall(b"\r\n")
+        self.assertIn(b'{"echo":"late"}', unfinished.recv(4096))
+        self.assertEqual(a.proc.wait(10), 0)
+
+    def test_b_readiness_does_not_depend_on_a(self):
+        b = self.start("serve-b", "--service-a", "http://127.0.0.1:1")
+        self.assertEqual(request(b.port, "/readyz")[::2], (200, b'{"status":"ready"}\n'))
+        self.assertEqual(request(b.port, "/call-echo?msg=x")[0], 503)
+        self.assertEqual(request(b.port, "/readyz")[0], 200)
+
+    def test_sighup_is_logged_and_ignored(self):
+        a = self.start("serve-a")
+        b = self.start("serve-b", "--service-a", a.base)
+        for svc in (a, b):
+            svc.send(signal.SIGHUP)
+            svc.wait_log(r"event=sighup action=\"ignored: no files to reload\"")
+        status, _, body = request(b.port, "/call-echo?msg=still")
+        self.assertEqual((status, body), (200, compact({"service_a": {"echo": "still"},
+                                                        "service_b": "ok"})))
+        for svc in (b, a):
+            self.assertIsNone(svc.proc.poll())
+            self.assertEqual(svc.stop(), 0)
+            self.assertTrue(svc.log_lines()[-1].endswith("event=shutdown"))
 
     def test_drain_gives_up_after_drain_ms(self):
         a = self.start("serve-a", "--drain-ms", "300")

@@ -1,11 +1,13 @@
 """echosvc up: both services as children, a banner, signals passed on, A's death survived."""
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import TestCase, free_port, main, request  # noqa: E402
+from harness import BIN, TIME_SCALE, TestCase, free_port, main, request  # noqa: E402
 
 
 class Up(TestCase):
@@ -47,8 +49,47 @@ class Up(TestCase):
         up.send(signal.SIGTERM)
         self.assertEqual(up.proc.wait(15), 1)  # A did not exit cleanly
 
+    def check_child_fails(self, taken_role):
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        ports = {"A": free_port(), "B": free_port()}
+        ports[taken_role] = taken.getsockname()[1]
+        other = "B" if taken_role == "A" else "A"
+        up = self.start("up", "--listen-a", "127.0.0.1:%d" % ports["A"], "--listen-b",
+                        "127.0.0.1:%d" % ports["B"], listen=None, wait=False)
+        self.assertEqual(up.proc.wait(30 * TIME_SCALE), 1)
+        errors = [l for l in up.log_lines() if "service=up event=error" in l]
+        self.assertEqual(errors, ['%s service=up event=error error="service %s did not start: '
+                                  'it exited with status 1"' % (errors[0][:19], taken_role)]
+                         if errors else ["one line"])
+        # never half up: the other child was stopped, nothing listens there
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", ports[other]), timeout=5).close()
+        self.assertEqual(up.proc.stdout.read(), b"")  # no banner for a service that is not up
+
+    def test_a_port_taken_stops_b_and_exits_1(self):
+        self.check_child_fails("A")
+
+    def test_b_port_taken_stops_a_and_exits_1(self):
+        self.check_child_fails("B")
+
+    def test_up_follows_log_format(self):
+        pa, pb = free_port(), free_port()
+        up = self.start("up", "--listen-a", "127.0.0.1:%d" % pa, "--listen-b",
+                        "127.0.0.1:%d" % pb, "--log-format", "json", listen=None, wait=False)
+        up.wait_log(r'"service":"B","event":"listening"')
+        up.wait_log(r'"service":"A","event":"listening"')
+        up.send(signal.SIGTERM)
+        self.assertEqual(up.proc.wait(15), 0)
+        exited = [l for l in up.log_lines() if '"service":"up"' in l]
+        self.assertEqual(len(exited), 2)
+        for line in exited:
+            self.assertEqual(json.loads(line)["status"], "0")
+
     def test_up_usage(self):
-        r = subprocess.run([os.environ.get("ECHOSVC_BIN"), "up", "--listen-a", "127.0.0.1:0"],
+        r = subprocess.run([BIN, "up", "--listen-a", "127.0.0.1:0"],
                            capture_output=True, timeout=10)
         self.assertEqual(r.returncode, 2)
         self.assertIn(b"--listen-a", r.stderr)

@@ -155,6 +155,21 @@ static void test_answer_check(void **state)
 	check_answer("{\"echo\":5}", NULL, "answer has no string \"echo\"");
 	check_answer("{\"Echo\":\"x\"}", NULL, "answer has no string \"echo\"");
 	check_answer("", NULL, "answer is not JSON");
+	/* cJSON would end the string at the NUL: B cannot carry it exactly */
+	check_answer("{\"echo\":\"a\\u0000b\"}", NULL, "answer holds a NUL (\\u0000) B cannot pass on");
+	check_answer("{\"echo\":\"a\\\\u0000b\"}", "a\\u0000b", NULL); /* a backslash, then text */
+}
+
+static void test_answer_with_a_raw_nul(void **state)
+{
+	static const char answer[] = "{\"echo\":\"a\0b\"}";
+	struct upstream_failure f;
+	char *echo = NULL;
+	size_t len = 0;
+
+	assert_int_equal(upstream_check_answer(answer, sizeof(answer) - 1, &echo, &len, &f), -1);
+	assert_null(echo);
+	assert_int_equal(f.status, 502);
 }
 
 static struct config replica_config(size_t count, unsigned failures, unsigned open_ms)
@@ -238,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_resets),
 		cmocka_unit_test(test_bad_answers),
 		cmocka_unit_test(test_answer_check),
+		cmocka_unit_test(test_answer_with_a_raw_nul),
 		cmocka_unit_test(test_replicas_round_robin),
 		cmocka_unit_test(test_replicas_retry_and_all_open),
 	};

@@ -1,0 +1,97 @@
+"""Connection slots: past --max-connections a connection is closed at once and /health
+answers as soon as a slot frees; running out of file descriptors is logged, then survived."""
+import os
+import resource
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import TIME_SCALE, TestCase, main, request  # noqa: E402
+
+
+def held_connection(port):
+    """A kept-alive connection the server has surely accepted: one request answered."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    reply = b""
+    while not reply.endswith(b'{"status":"ok"}\n'):
+        chunk = s.recv(4096)
+        if not chunk:
+            raise AssertionError("closed: %r" % reply)
+        reply += chunk
+    return s
+
+
+def closed_at_once(port, within):
+    """Connects and sends a request; True when the server closes (or resets) the
+    connection within `within` seconds without answering."""
+    with socket.create_connection(("127.0.0.1", port), timeout=within) as s:
+        try:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            return s.recv(4096) == b""
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+
+class Limits(TestCase):
+    def test_past_max_connections_closed_at_once_then_a_slot_frees(self):
+        a = self.start("serve-a", "--max-connections", "10", "--threads", "2")
+        held = [held_connection(a.port) for _ in range(10)]
+        try:
+            started = time.monotonic()
+            self.assertTrue(closed_at_once(a.port, 2 * TIME_SCALE),
+                            "the 11th connection was left waiting")
+            self.assertLess(time.monotonic() - started, 1 * TIME_SCALE)
+            held.pop().close()
+            deadline = time.monotonic() + 2 * TIME_SCALE
+            while True:  # the close reaches the server's loop a moment later
+                try:
+                    status = request(a.port, "/health", timeout=2 * TIME_SCALE)[0]
+                    break
+                except OSError:
+                    self.assertLess(time.monotonic(), deadline, "no slot after a close")
+            self.assertEqual(status, 200)
+        finally:
+            for s in held:
+                s.close()
+
+    def test_out_of_file_descriptors_is_logged_and_survived(self):
+        def low_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        a = self.start("serve-a", "--threads", "1", preexec=low_limit)
+        held, started = [], time.monotonic()
+        try:
+            for _ in range(400):
+                try:
+                    held.append(socket.create_connection(("127.0.0.1", a.port), timeout=5))
+                except OSError:
+                    break
+            line = a.wait_log(r"event=error error=.*Too many open files", 5 * TIME_SCALE)
+            self.assertIn("accepting connection", line)
+            time.sleep(1.5)  # a second flood of failed accepts...
+            for s in held[-50:]:
+                s.close()
+            held = held[:-50]
+            for _ in range(50):
+                held.append(socket.create_connection(("127.0.0.1", a.port), timeout=5))
+            elapsed = time.monotonic() - started
+            logged = [l for l in a.log_lines() if "Too many open files" in l]
+            # ...is logged at most once a second
+            self.assertLessEqual(len(logged), elapsed + 1)
+        finally:
+            for s in held:
+                s.close()
+        deadline = time.monotonic() + 5 * TIME_SCALE
+        while True:
+            try:
+                self.assertEqual(request(a.port, "/health")[0], 200)
+                break
+            except OSError:
+                self.assertLess(time.monotonic(), deadline, "never recovered")
+
+
+if __name__ == "__main__":
+    main()
