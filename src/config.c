@@ -477,8 +477,17 @@ static int validate(struct config *cfg, char *error)
 	return 0;
 }
 
-enum config_result config_parse(struct config *cfg, int argc, char **argv,
-				char error[CONFIG_ERROR_MAX])
+/* A usage error quotes what it was given, which may hold any byte: control
+ * characters become '?', so that the message stays one line (found by
+ * tests/fuzz/fuzz_options.c). */
+static void one_line(char *error)
+{
+	for (char *p = error; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7F)
+			*p = '?';
+}
+
+static enum config_result parse(struct config *cfg, int argc, char **argv, char *error)
 {
 	const char *command = argc > 1 ? argv[1] : NULL;
 	enum config_result result;
@@ -505,11 +514,21 @@ enum config_result config_parse(struct config *cfg, int argc, char **argv,
 		return CONFIG_USAGE;
 	}
 	if (apply_defaults(cfg, error) < 0 || apply_environment(cfg, error) < 0)
-		return CONFIG_USAGE;
-	result = apply_flags(cfg, argc, argv, error);
-	if (result == CONFIG_RUN || result == CONFIG_CHECK)
-		if (validate(cfg, error) < 0)
-			return CONFIG_USAGE;
+		result = CONFIG_USAGE;
+	else
+		result = apply_flags(cfg, argc, argv, error);
+	if ((result == CONFIG_RUN || result == CONFIG_CHECK) && validate(cfg, error) < 0)
+		result = CONFIG_USAGE;
+	return result;
+}
+
+enum config_result config_parse(struct config *cfg, int argc, char **argv,
+				char error[CONFIG_ERROR_MAX])
+{
+	enum config_result result = parse(cfg, argc, argv, error);
+
+	if (result == CONFIG_USAGE)
+		one_line(error);
 	return result;
 }
 

@@ -108,9 +108,12 @@ static uint64_t sum_shards(atomic_uint_fast64_t *field)
 	size_t offset = (size_t)((char *)field - (char *)&shards[0]);
 	uint64_t total = 0;
 
+	/* the same offset in every shard keeps the counter's alignment; the
+	 * cast goes through void * to say so */
 	for (size_t s = 0; s < SHARDS; s++)
-		total += atomic_load_explicit((atomic_uint_fast64_t *)((char *)&shards[s] + offset),
-					      memory_order_relaxed);
+		total += atomic_load_explicit(
+			(atomic_uint_fast64_t *)(void *)((char *)&shards[s] + offset),
+			memory_order_relaxed);
 	return total;
 }
 

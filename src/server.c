@@ -227,6 +227,9 @@ static enum MHD_Result connection_allowed(void *cls, const struct sockaddr *addr
  * at most once a second for the whole process.
  */
 static void daemon_log(void *cls, const char *format, va_list args)
+	__attribute__((format(printf, 2, 0)));
+
+static void daemon_log(void *cls, const char *format, va_list args)
 {
 	static _Atomic uint64_t last_ms;
 	char message[256];

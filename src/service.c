@@ -222,10 +222,12 @@ static unsigned socket_port(int fd)
 
 static void set_port(struct addrinfo *ai, unsigned port)
 {
+	/* getaddrinfo() allocates ai_addr for the family's own struct: the
+	 * casts go through void * to say the alignment is right */
 	if (ai->ai_family == AF_INET6)
-		((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons((uint16_t)port);
+		((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_port = htons((uint16_t)port);
 	else
-		((struct sockaddr_in *)ai->ai_addr)->sin_port = htons((uint16_t)port);
+		((struct sockaddr_in *)(void *)ai->ai_addr)->sin_port = htons((uint16_t)port);
 }
 
 /*

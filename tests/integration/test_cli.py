@@ -27,6 +27,15 @@ class Cli(TestCase):
             self.assertEqual(r.returncode, 0, args)
             self.assertRegex(r.stdout.decode(), r"^echosvc \d+\.\d+\.\d+\n$")
 
+    def test_usage_error_stays_one_line_whatever_it_quotes(self):
+        # found by tests/fuzz/fuzz_options.c: a flag or value with a line break in it
+        for args in (["serve-a", "--listen\nx"], ["serve-a", "--listen", "a\nb"],
+                     ["up\nx"], ["serve-b", "stray\rarg"]):
+            r = run(*args)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertEqual(r.stderr.count(b"\n"), 1, r.stderr)
+            self.assertNotIn(b"\r", r.stderr)
+
     def test_help_lists_every_option_of_the_spec(self):
         r = run("--help")
         self.assertEqual(r.returncode, 0)
