@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "query.h"
+#include "request_head.h"
 
 #define IDLE_TIMEOUT_S 30      /* a keep-alive connection idle this long is closed */
 #define SERVER_HEADER_ROOM (8 * 1024) /* headers beside a maximal request line */
@@ -43,11 +43,11 @@ struct server {
 	const struct server_route *routes;
 	size_t route_count;
 	void *role_state;
-	bool unready;              /* /readyz answers 503 */
 	bool draining;             /* answers say Connection: close */
 	bool resumed;              /* a request was resumed this turn */
 	struct server_stats *stats;
 	_Atomic unsigned *connections; /* the process's, or NULL */
+	_Atomic bool *stopping;        /* the process's, or NULL */
 };
 
 /* Per-request state: MHD's req_cls, created in uri_started() and freed in
@@ -62,11 +62,13 @@ struct server_request {
 	bool started;                         /* the handler saw the headers */
 	bool answered;
 	bool parked;                          /* the handler waits for server_resume() */
+	bool close;                           /* the answer says Connection: close */
+	bool cr_in_target;                    /* a bare CR in the request line */
 	bool suspended;                       /* MHD_suspend_connection() is in force */
 	unsigned final_calls;                 /* calls with the whole request in */
 	void *data;
 	void (*free_data)(void *);
-	char request_id[SERVER_REQUEST_ID_MAX + 1];
+	char request_id[REQUEST_HEAD_ID_MAX + 1];
 	size_t query_len;
 	char query[];                         /* raw query, decoded in place by server_msg */
 };
@@ -79,74 +81,15 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* xoshiro256** per thread, seeded from the kernel: request ids need to be
- * unique, not secret, and must not cost a system call each. */
-static _Thread_local uint64_t rng_state[4];
-static _Thread_local bool rng_seeded;
-
-static uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(void)
-{
-	uint64_t *s = rng_state;
-	uint64_t result, t;
-
-	if (!rng_seeded) {
-		if (getrandom(s, sizeof(rng_state), 0) != (ssize_t)sizeof(rng_state)) {
-			s[0] = now_ns();
-			s[1] = (uint64_t)(uintptr_t)&rng_state;
-			s[2] = (uint64_t)getpid();
-			s[3] = 0x9E3779B97F4A7C15u;
-		}
-		rng_seeded = true;
-	}
-	result = rotl(s[1] * 5, 7) * 9;
-	t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return result;
-}
-
-bool server_request_id_valid(const char *id)
-{
-	size_t len = 0;
-
-	for (; id[len] != '\0'; len++) {
-		char c = id[len];
-
-		if (len == SERVER_REQUEST_ID_MAX)
-			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == ':' || c == '-'))
-			return false;
-	}
-	return len > 0;
-}
-
 static void request_id_assign(struct server_request *req)
 {
-	static const char hex[] = "0123456789abcdef";
 	const char *given = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
 							"X-Request-Id");
 
-	if (given != NULL && server_request_id_valid(given)) {
+	if (given != NULL && request_head_id_valid(given))
 		snprintf(req->request_id, sizeof(req->request_id), "%s", given);
-		return;
-	}
-	for (int half = 0; half < 2; half++) {
-		uint64_t bits = rng_next();
-
-		for (int i = 0; i < 16; i++)
-			req->request_id[half * 16 + i] = hex[(bits >> (i * 4)) & 0x0F];
-	}
-	req->request_id[32] = '\0';
+	else
+		request_head_new_id(req->request_id);
 }
 
 /* MHD_OPTION_URI_LOG_CALLBACK: the first sight of a request, with its raw
@@ -164,6 +107,7 @@ static void *uri_started(void *cls, const char *uri, struct MHD_Connection *conn
 	req->connection = connection;
 	req->start_ns = now_ns();
 	req->query_len = query_len;
+	req->cr_in_target = strchr(uri, '\r') != NULL;
 	if (query != NULL)
 		memcpy(req->query, query + 1, query_len);
 	atomic_fetch_add_explicit(&srv->stats->requests_active, 1, memory_order_relaxed);
@@ -295,7 +239,7 @@ static void reply_content(struct server_request *req, unsigned status, const cha
 	MHD_add_response_header(response, "X-Request-Id", req->request_id);
 	if (allow != NULL)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, allow);
-	if (srv->draining || client_half_closed(req))
+	if (srv->draining || req->close || client_half_closed(req))
 		MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
 	MHD_queue_response(req->connection, status, response);
 	MHD_destroy_response(response);
@@ -421,13 +365,23 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 	if (req == NULL)
 		return MHD_NO; /* uri_started() could not allocate: drop the connection */
 	if (!req->started) {
+		const char *framing = req->cr_in_target ? "a bare CR in the request line"
+							: request_head_framing_error(connection, version);
+
 		req->started = true;
+		url = request_head_origin_path(url);
 		req->path = url;
 		req->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 		for (size_t i = 0; i < srv->route_count; i++)
 			if (strcmp(url, srv->routes[i].path) == 0)
 				req->route = &srv->routes[i];
 		request_id_assign(req);
+		if (framing != NULL) {
+			/* answered before any body is read; MHD then reads no more */
+			req->close = true;
+			server_reply_error(req, 400, framing);
+			return MHD_YES;
+		}
 		if (!req->head && strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
 			/* Answered before any body is read: MHD closes the connection
 			 * afterwards, so an unwanted upload is never drained. */
@@ -536,6 +490,7 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	srv->role_state = role_state;
 	srv->stats = stats;
 	srv->connections = options->connections;
+	srv->stopping = options->stopping;
 	loop_timer_init(&srv->mhd_timer, on_daemon_timer, srv);
 	if (cfg->listen.host[0] != '\0' && strchr(cfg->listen.host, ':') != NULL)
 		flags |= MHD_USE_IPv6;
@@ -573,14 +528,8 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	return srv;
 }
 
-void server_set_unready(struct server *srv)
-{
-	srv->unready = true;
-}
-
 void server_quiesce(struct server *srv)
 {
-	srv->unready = true;
 	srv->draining = true;
 	if (srv->listen_fd < 0)
 		return;
@@ -612,7 +561,9 @@ void server_handle_readyz(struct server_request *req)
 	static const char ready[] = "{\"status\":\"ready\"}\n";
 	static const char draining[] = "{\"status\":\"draining\"}\n";
 
-	if (req->server->unready)
+	const struct server *srv = req->server;
+
+	if (srv->draining || (srv->stopping != NULL && atomic_load(srv->stopping)))
 		server_reply(req, 503, draining, sizeof(draining) - 1, "draining", 8);
 	else
 		server_reply(req, 200, ready, sizeof(ready) - 1, NULL, 0);

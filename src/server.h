@@ -9,7 +9,6 @@
 #include "config.h"
 #include "loop.h"
 
-#define SERVER_REQUEST_ID_MAX 128
 
 struct server;
 struct server_request;
@@ -43,6 +42,9 @@ struct server_options {
 	/* The process's open client connections, shared by every server and
 	 * held against --max-connections; NULL: only per-server counts. */
 	_Atomic unsigned *connections;
+	/* Set once a stop signal has arrived: /readyz answers 503 from then
+	 * on, on every loop at once. NULL: always ready. */
+	_Atomic bool *stopping;
 };
 
 /* Registers the routes as the metrics' endpoint labels. Once per process,
@@ -59,9 +61,6 @@ void server_metrics_init(const struct server_options *options);
 struct server *server_new(struct loop *loop, const struct server_options *options,
 			  int listen_fd, void *role_state, struct server_stats *stats, char *error,
 			  size_t error_size);
-
-/* From now on /readyz answers 503 {"status":"draining"}; all else as before. */
-void server_set_unready(struct server *srv);
 
 /* Stops accepting: the listening socket is closed, so a new connection is
  * refused at once, and every later answer says Connection: close. */
@@ -103,9 +102,6 @@ void server_resume(struct server_request *req);
 
 /* The request's id: the client's valid X-Request-Id or a fresh one. */
 const char *server_request_id(const struct server_request *req);
-
-/* Whether a client's X-Request-Id is kept: 1-128 of [A-Za-z0-9._:-]. */
-bool server_request_id_valid(const char *id);
 
 /* Attaches role state that is freed with free_data(data) when the request
  * completes. The request owns it from here on. */

@@ -26,7 +26,6 @@
 /* What the main thread has asked of the loops; it only moves forward. */
 enum phase {
 	PHASE_RUNNING,
-	PHASE_UNREADY,      /* /readyz says 503; all else as before */
 	PHASE_DRAINING,     /* stop accepting; finish what is in flight */
 	PHASE_ABANDONING,   /* answer what is still waiting */
 	PHASE_STOPPING,     /* leave the loop */
@@ -57,6 +56,7 @@ struct service {
 	size_t count;
 	_Atomic int phase;            /* enum phase */
 	_Atomic unsigned connections; /* client connections open, every loop */
+	_Atomic bool stopping;        /* a stop signal arrived: /readyz says 503 */
 	struct server_options server; /* the role's, with the shared count */
 	pthread_mutex_t lock;         /* guards started and failed; with changed */
 	pthread_cond_t changed;       /* a worker started, failed or went idle */
@@ -82,8 +82,6 @@ static void on_wake(void *arg)
 	enum phase phase = atomic_load(&w->svc->phase);
 	const struct service_role *role = w->svc->role;
 
-	if (phase >= PHASE_UNREADY && w->phase_seen < PHASE_UNREADY)
-		server_set_unready(w->server);
 	if (phase >= PHASE_DRAINING && w->phase_seen < PHASE_DRAINING)
 		server_quiesce(w->server);
 	if (phase >= PHASE_ABANDONING && w->phase_seen < PHASE_ABANDONING &&
@@ -409,9 +407,11 @@ static void exit_now(int signal_number)
 	_exit(128 + signal_number);
 }
 
-/* Waits for SIGINT or SIGTERM; from then on a second one ends the process.
- * SIGHUP, which reloads files a service has none of, is logged and ignored. */
-static int wait_stop_signal(void)
+/* Waits for SIGINT or SIGTERM, then sets stopping (before event=draining is
+ * logged: whoever reads that line finds /readyz at 503); from then on a
+ * second signal ends the process. SIGHUP, which reloads files a service has
+ * none of, is logged and ignored. */
+static int wait_stop_signal(_Atomic bool *stopping)
 {
 	struct sigaction second = {0};
 	sigset_t waited, stop_signals;
@@ -429,6 +429,7 @@ static int wait_stop_signal(void)
 			break;
 		log_event("sighup", "action", "ignored: no files to reload");
 	}
+	atomic_store(stopping, true);
 	log_event("draining", "signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
 	/* The loops keep both signals blocked: a second one lands here. */
 	second.sa_handler = exit_now;
@@ -448,6 +449,7 @@ int service_run(const struct config *cfg, const struct service_role *role)
 	pthread_cond_init(&svc.changed, NULL);
 	svc.server = role->server;
 	svc.server.connections = &svc.connections;
+	svc.server.stopping = &svc.stopping;
 	svc.count = cfg->threads > 0 ? cfg->threads : 1;
 	svc.workers = calloc(svc.count, sizeof(*svc.workers));
 	fds = calloc(svc.count, sizeof(*fds));
@@ -478,9 +480,8 @@ int service_run(const struct config *cfg, const struct service_role *role)
 	log_event("listening", "addr", shown);
 	snprintf(error, sizeof(error), "READY=1\nSTATUS=serving on %s", shown);
 	notify_send(error);
-	wait_stop_signal();
+	wait_stop_signal(&svc.stopping);
 	notify_send("STOPPING=1\nSTATUS=draining: /readyz answers 503");
-	phase_set(&svc, PHASE_UNREADY);
 	pause_ms(cfg->shutdown_delay_ms);
 	notify_send("STATUS=draining: listening sockets closed, finishing requests in flight");
 	phase_set(&svc, PHASE_DRAINING);

@@ -183,6 +183,55 @@ class ServiceA(TestCase):
         self.assertEqual(metric(a.port, 'echosvc_requests_total{service="A",endpoint="/echo",code="200"}'),
                          400)
 
+    def test_request_framing_is_strict(self):
+        # RFC 9112 6.3 and 5.1: these services take no body, so any framing
+        # beyond "no body" is refused, and nothing after it on the connection
+        # is read (a smuggled second request never runs)
+        a = self.start("serve-a")
+        smuggled = b"GET /echo?msg=smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+        cases = {
+            "two Content-Length": b"Content-Length: 0\r\nContent-Length: 45\r\n",
+            "Content-Length not 0": b"Content-Length: 45\r\n",
+            "Transfer-Encoding": b"Transfer-Encoding: chunked\r\n",
+            "both": b"Content-Length: 0\r\nTransfer-Encoding: chunked\r\n",
+            "space before colon": b"Content-Length : 45\r\n",
+        }
+        for name, framing in cases.items():
+            reply = raw_exchange(a.port, b"GET /echo?msg=first HTTP/1.1\r\nHost: x\r\n" + framing +
+                                 b"\r\n" + smuggled)
+            self.assertTrue(reply.startswith(b"HTTP/1.1 400"), (name, reply[:60]))
+            self.assertIn(b"Connection: close", reply, name)
+            self.assertEqual(reply.count(b"HTTP/1.1 "), 1, (name, reply))
+            self.assertNotIn(b"smuggled", reply, name)
+            self.assertIn(b'{"error":', reply, name)
+        # a bare CR in the request line or in a header
+        for head in (b"GET /echo?msg=x\rGET HTTP/1.1\r\nHost: x\r\n\r\n",
+                     b"GET /echo?msg=x HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n"):
+            reply = raw_exchange(a.port, head)
+            self.assertTrue(reply.startswith(b"HTTP/1.1 400"), (head, reply[:60]))
+            self.assertIn(b"bare CR", reply)
+        # no Host on HTTP/1.1
+        reply = raw_exchange(a.port, b"GET /echo?msg=x HTTP/1.1\r\n\r\n")
+        self.assertTrue(reply.startswith(b"HTTP/1.1 400"), reply[:60])
+        self.assertIn(b'{"error":', reply)
+        # what stays allowed: HTTP/1.0 without Host, one Content-Length: 0
+        reply = raw_exchange(a.port, b"GET /echo?msg=x HTTP/1.0\r\n\r\n")
+        self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply[:60])
+        reply = raw_exchange(a.port, b"GET /echo?msg=x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                                     b"Connection: close\r\n\r\n")
+        self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply[:60])
+        self.assertEqual(request(a.port, "/health")[0], 200)
+        # each refusal is logged like any answer; the smuggled request never ran
+        self.assertEqual(len([m for m in a.request_lines("/echo") if m.group("code") == "400"]), 8)
+        self.assertFalse(any("smuggled" in line for line in a.log_lines()))
+
+    def test_absolute_form_target(self):
+        a = self.start("serve-a")
+        reply = raw_exchange(a.port, b"GET http://example.com/echo?msg=abs HTTP/1.1\r\nHost: example.com\r\n"
+                                     b"Connection: close\r\n\r\n")
+        self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply[:80])
+        self.assertTrue(reply.endswith(b'{"echo":"abs"}\n'))
+
     def test_keep_alive(self):
         import http.client
         conn = http.client.HTTPConnection("127.0.0.1", self.a.port, timeout=5)

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "log.h"
-#include "server.h"
+#include "request_head.h"
 
 static void check_value(const char *in, size_t len, bool quote, const char *want)
 {
@@ -67,14 +67,14 @@ static void test_request_id_rules(void **state)
 	longest[128] = '\0';
 	memset(too_long, 'a', 129);
 	too_long[129] = '\0';
-	assert_true(server_request_id_valid("abc-DEF_1.2:3"));
-	assert_true(server_request_id_valid(longest));
-	assert_false(server_request_id_valid(too_long));
-	assert_false(server_request_id_valid(""));
-	assert_false(server_request_id_valid("a b"));
-	assert_false(server_request_id_valid("a\"b"));
-	assert_false(server_request_id_valid("é"));
-	assert_false(server_request_id_valid("a/b"));
+	assert_true(request_head_id_valid("abc-DEF_1.2:3"));
+	assert_true(request_head_id_valid(longest));
+	assert_false(request_head_id_valid(too_long));
+	assert_false(request_head_id_valid(""));
+	assert_false(request_head_id_valid("a b"));
+	assert_false(request_head_id_valid("a\"b"));
+	assert_false(request_head_id_valid("é"));
+	assert_false(request_head_id_valid("a/b"));
 }
 
 int main(void)

@@ -1,0 +1,32 @@
+/* request_head.h - what echosvc checks and derives from a request's head: framing, target, id. */
+#ifndef ECHOSVC_REQUEST_HEAD_H
+#define ECHOSVC_REQUEST_HEAD_H
+
+#include <microhttpd.h>
+#include <stdbool.h>
+
+#define REQUEST_HEAD_ID_MAX 128     /* longest X-Request-Id kept */
+#define REQUEST_HEAD_NEW_ID_LEN 32  /* hex digits of an id echosvc makes */
+
+/* Whether a client's X-Request-Id is kept: 1-128 of [A-Za-z0-9._:-]. */
+bool request_head_id_valid(const char *id);
+
+/* Writes a fresh id: 32 hex digits from a per-thread xoshiro256** seeded by
+ * the kernel (unique, not secret, and no system call per request). */
+void request_head_new_id(char id[REQUEST_HEAD_NEW_ID_LEN + 1]);
+
+/*
+ * RFC 9112 6.3 and 5.1 for services that never take a body: the reason to
+ * refuse a request whose head frames a body (Transfer-Encoding, a
+ * Content-Length other than one 0), could be framed differently by two
+ * parsers (whitespace before a colon), holds a bare CR, or is HTTP/1.1
+ * without Host. NULL when the head is fine. The string is static.
+ */
+const char *request_head_framing_error(struct MHD_Connection *connection, const char *version);
+
+/* The path of an absolute-form target ("http://host/echo" gives "/echo"),
+ * which RFC 9112 3.2.2 asks a server to accept; url itself otherwise.
+ * Points into url. */
+const char *request_head_origin_path(const char *url);
+
+#endif
