@@ -46,6 +46,7 @@ enum config_option_id {
 	CONFIG_THREADS,
 	CONFIG_MAX_CONNECTIONS,
 	CONFIG_MAX_CONNECTIONS_PER_IP,
+	CONFIG_HEADER_TIMEOUT_MS,
 	CONFIG_DRAIN_MS,
 	CONFIG_SHUTDOWN_DELAY_MS,
 	CONFIG_LOG_FORMAT,
@@ -83,6 +84,7 @@ struct config {
 	unsigned threads;           /* 0 is resolved to the CPU count */
 	unsigned max_connections;
 	unsigned max_connections_per_ip; /* 0: only max_connections applies */
+	unsigned header_timeout_ms;
 	unsigned drain_ms;
 	unsigned shutdown_delay_ms;
 	enum config_log_format log_format;

@@ -12,7 +12,7 @@
 #define SHARDS 16  /* threads spread their counting over this many copies */
 
 /* The status codes echosvc answers with; anything else counts as "other". */
-static const unsigned codes[] = {200, 400, 404, 405, 414, 500, 502, 503, 504};
+static const unsigned codes[] = {200, 400, 404, 405, 408, 414, 500, 502, 503, 504};
 #define CODES (sizeof(codes) / sizeof(codes[0]))
 
 /* Upper bounds in seconds; 0.5 ms to 5 s as operators expect of an echo. */

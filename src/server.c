@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "query.h"
+#include "head_timer.h"
 #include "request_head.h"
 
 #define IDLE_TIMEOUT_S 30      /* a keep-alive connection idle this long is closed */
@@ -48,6 +49,7 @@ struct server {
 	struct server_stats *stats;
 	_Atomic unsigned *connections; /* the process's, or NULL */
 	_Atomic bool *stopping;        /* the process's, or NULL */
+	struct head_timer *head_timer; /* --header-timeout-ms */
 };
 
 /* Per-request state: MHD's req_cls, created in uri_started() and freed in
@@ -64,6 +66,7 @@ struct server_request {
 	bool parked;                          /* the handler waits for server_resume() */
 	bool close;                           /* the answer says Connection: close */
 	bool cr_in_target;                    /* a bare CR in the request line */
+	struct head_watch *watch;             /* the connection's, borrowed */
 	bool suspended;                       /* MHD_suspend_connection() is in force */
 	unsigned final_calls;                 /* calls with the whole request in */
 	void *data;
@@ -123,6 +126,7 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 
 	if (req == NULL)
 		return;
+	head_timer_busy(req->watch, false);
 	if (req->free_data != NULL)
 		req->free_data(req->data);
 	free(req);
@@ -138,8 +142,17 @@ static void connection_changed(void *cls, struct MHD_Connection *connection, voi
 	struct server *srv = cls;
 	int delta = code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1;
 
-	if (delta > 0)
+	if (delta > 0) {
+		const union MHD_ConnectionInfo *info =
+			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+
 		atomic_fetch_add_explicit(&srv->stats->connections_accepted, 1, memory_order_relaxed);
+		if (info != NULL)
+			*socket_context = head_timer_watch(srv->head_timer, info->connect_fd);
+	} else {
+		head_timer_forget(srv->head_timer, *socket_context);
+		*socket_context = NULL;
+	}
 	atomic_fetch_add_explicit(&srv->stats->connections_open, (unsigned)delta,
 				  memory_order_relaxed);
 	if (srv->connections != NULL)
@@ -368,7 +381,14 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 		const char *framing = req->cr_in_target ? "a bare CR in the request line"
 							: request_head_framing_error(connection, version);
 
+		const union MHD_ConnectionInfo *context =
+			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
 		req->started = true;
+		if (context != NULL) {
+			req->watch = context->socket_context;
+			head_timer_busy(req->watch, true); /* the head is in, in time */
+		}
 		url = request_head_origin_path(url);
 		req->path = url;
 		req->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
@@ -423,6 +443,25 @@ void server_metrics_init(const struct server_options *options)
 	for (size_t i = 0; i < options->route_count && count < METRICS_ENDPOINTS_MAX; i++)
 		names[count++] = options->routes[i].path;
 	metrics_init(options->service, names, count);
+}
+
+/* head_timer_expired: a client's head did not arrive in time; it has had
+ * its 408. Logged and counted like an answer, with no route. */
+static void head_timed_out(void *arg, uint64_t waited_ms)
+{
+	struct server *srv = arg;
+	char message[96], id[REQUEST_HEAD_NEW_ID_LEN + 1];
+	struct log_request entry = {.endpoint = "-", .endpoint_len = 1, .code = 408,
+				    .latency_ms = (unsigned long)waited_ms, .request_id = id};
+
+	request_head_new_id(id);
+	snprintf(message, sizeof(message),
+		 "request head not complete within %u ms (--header-timeout-ms)",
+		 srv->config->header_timeout_ms);
+	entry.error = message;
+	entry.error_len = strlen(message);
+	metrics_request_observe(0, 408, waited_ms * 1000000u);
+	log_request(&entry);
 }
 
 /* Runs MHD, then tells the loop when MHD wants to run again. */
@@ -492,6 +531,12 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	srv->connections = options->connections;
 	srv->stopping = options->stopping;
 	loop_timer_init(&srv->mhd_timer, on_daemon_timer, srv);
+	srv->head_timer = head_timer_new(loop, cfg->header_timeout_ms, head_timed_out, srv);
+	if (srv->head_timer == NULL) {
+		snprintf(error, error_size, "server: %s", strerror(errno));
+		free(srv);
+		return NULL;
+	}
 	if (cfg->listen.host[0] != '\0' && strchr(cfg->listen.host, ':') != NULL)
 		flags |= MHD_USE_IPv6;
 	srv->daemon = MHD_start_daemon(
@@ -508,6 +553,7 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 		MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		snprintf(error, error_size, "server: the HTTP server did not start");
+		head_timer_free(srv->head_timer);
 		free(srv);
 		return NULL;
 	}
@@ -522,6 +568,7 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 		if (srv->mhd_io.fd >= 0)
 			loop_io_remove(loop, &srv->mhd_io);
 		MHD_stop_daemon(srv->daemon);
+		head_timer_free(srv->head_timer);
 		free(srv);
 		return NULL;
 	}
@@ -544,8 +591,10 @@ void server_free(struct server *srv)
 {
 	loop_timer_disarm(srv->loop, &srv->mhd_timer);
 	loop_io_remove(srv->loop, &srv->mhd_io);
-	/* closes the listening socket too, unless server_quiesce() took it */
+	/* closes the listening socket too, unless server_quiesce() took it;
+	 * and every connection, which forgets its head watch */
 	MHD_stop_daemon(srv->daemon);
+	head_timer_free(srv->head_timer);
 	free(srv);
 }
 

@@ -4,6 +4,7 @@ import os
 import resource
 import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -57,6 +58,62 @@ class Limits(TestCase):
         finally:
             for s in held:
                 s.close()
+
+    def test_slow_heads_get_408_and_free_their_slots(self):
+        # 50 clients on --max-connections 50 that send a byte now and then but
+        # never finish their head: they used to hold every slot forever
+        timeout_ms = 1000
+        a = self.start("serve-a", "--max-connections", "50", "--header-timeout-ms",
+                       str(timeout_ms))
+        idle = held_connection(a.port)  # answered, then silent: not a slow head
+        slow, stop = [], threading.Event()
+        for i in range(49):
+            s = socket.create_connection(("127.0.0.1", a.port), timeout=10 * TIME_SCALE)
+            s.sendall(b"GET /echo?msg=slow HTTP/1.1\r\nX-Slow: ")
+            slow.append(s)
+        started = time.monotonic()
+
+        def drip():  # a byte every 200 ms: never silent long enough for the idle timeout
+            while not stop.wait(0.2):
+                for s in slow:
+                    try:
+                        s.send(b"a")
+                    except OSError:
+                        pass
+        dripper = threading.Thread(target=drip)
+        dripper.start()
+        try:
+            # every slot is taken: a newcomer is turned away at once...
+            self.assertTrue(closed_at_once(a.port, 2 * TIME_SCALE))
+            # ...until the slow heads run out of time: each gets its 408 and a close
+            for s in slow:
+                reply = b""
+                while True:
+                    try:
+                        chunk = s.recv(4096)
+                    except ConnectionResetError:
+                        break
+                    if not chunk:
+                        break
+                    reply += chunk
+                self.assertTrue(reply.startswith(b"HTTP/1.1 408"), reply[:60])
+                self.assertIn(b"--header-timeout-ms", reply)
+            waited = time.monotonic() - started
+            self.assertGreaterEqual(waited, timeout_ms / 1000)
+            # the limit holds to within one scan (a tenth of the timeout)
+            self.assertLess(waited, (timeout_ms / 1000) * 1.1 + 1.0 * TIME_SCALE)
+            self.assertEqual(request(a.port, "/health")[0], 200)
+        finally:
+            stop.set()
+            dripper.join()
+            for s in slow:
+                s.close()
+        # the silent kept-alive connection was not timed out: it still serves
+        idle.sendall(b"GET /echo?msg=still HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertIn(b'{"echo":"still"}', idle.recv(4096))
+        idle.close()
+        self.assertEqual(len([l for l in a.log_lines() if "endpoint=- status=error" in l and
+                              "code=408" in l]), 49)
 
     def test_out_of_file_descriptors_is_logged_and_survived(self):
         def low_limit():

@@ -1,0 +1,162 @@
+/* head_timer.c - the header timeout: a request head that does not arrive in time gets 408. */
+#include "head_timer.h"
+
+#include <errno.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "request_head.h"
+
+#define SCAN_MAX_MS 1000  /* how late a first byte may be noticed */
+
+struct head_watch {
+	struct head_watch *prev, *next;
+	int fd;
+	bool busy;                 /* a head is complete, its answer not done */
+	bool was_busy;             /* busy since the last scan */
+	uint64_t baseline;         /* bytes received when last idle */
+	uint64_t first_byte_ms;    /* when bytes were first seen, 0: none */
+};
+
+struct head_timer {
+	struct loop *loop;
+	struct loop_timer scan;
+	unsigned timeout_ms;
+	unsigned interval_ms;
+	head_timer_expired *expired;
+	void *arg;
+	struct head_watch *watches;
+};
+
+/* The bytes the kernel has received on fd; false when it cannot tell. */
+static bool bytes_received(int fd, uint64_t *bytes)
+{
+	struct tcp_info info;
+	socklen_t len = sizeof(info);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0 ||
+	    len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(info.tcpi_bytes_received))
+		return false;
+	*bytes = info.tcpi_bytes_received;
+	return true;
+}
+
+/* Answers 408 on the raw socket (nothing else is being written to it: its
+ * head is not complete) and shuts it down, which makes libmicrohttpd read
+ * the end of the stream and close the connection. */
+static void time_out(struct head_timer *timer, struct head_watch *watch)
+{
+	char body[160], answer[512], id[REQUEST_HEAD_NEW_ID_LEN + 1];
+	int body_len, len;
+
+	request_head_new_id(id);
+	body_len = snprintf(body, sizeof(body),
+			    "{\"error\":\"request head not complete within %u ms (--header-timeout-ms)\"}\n",
+			    timer->timeout_ms);
+	len = snprintf(answer, sizeof(answer),
+		       "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+		       "Content-Length: %d\r\nConnection: close\r\nX-Request-Id: %s\r\n\r\n%s",
+		       body_len, id, body);
+	if (len > 0 && (size_t)len < sizeof(answer))
+		send(watch->fd, answer, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	shutdown(watch->fd, SHUT_RDWR);
+}
+
+static void scan(void *arg)
+{
+	struct head_timer *timer = arg;
+	uint64_t now = loop_now_ms();
+
+	for (struct head_watch *w = timer->watches; w != NULL; w = w->next) {
+		uint64_t bytes;
+
+		if (w->busy || w->first_byte_ms == UINT64_MAX || !bytes_received(w->fd, &bytes))
+			continue;
+		if (w->was_busy) {
+			/* an answer came since the last scan: what arrived so far
+			 * was that request; start over from here */
+			w->was_busy = false;
+			w->baseline = bytes;
+			w->first_byte_ms = 0;
+			continue;
+		}
+		if (w->first_byte_ms == 0) {
+			if (bytes > w->baseline)
+				w->first_byte_ms = now;
+			continue;
+		}
+		if (now - w->first_byte_ms >= timer->timeout_ms) {
+			time_out(timer, w);
+			timer->expired(timer->arg, now - w->first_byte_ms);
+			w->first_byte_ms = UINT64_MAX; /* once */
+		}
+	}
+	loop_timer_arm(timer->loop, &timer->scan, timer->interval_ms);
+}
+
+struct head_timer *head_timer_new(struct loop *loop, unsigned timeout_ms,
+				  head_timer_expired *expired, void *arg)
+{
+	struct head_timer *timer = calloc(1, sizeof(*timer));
+
+	if (timer == NULL)
+		return NULL;
+	timer->loop = loop;
+	timer->timeout_ms = timeout_ms;
+	/* a tenth of the timeout, within 10 ms .. 1 s */
+	timer->interval_ms = timeout_ms / 10 < 10 ? 10 : timeout_ms / 10 > SCAN_MAX_MS
+								 ? SCAN_MAX_MS
+								 : timeout_ms / 10;
+	timer->expired = expired;
+	timer->arg = arg;
+	loop_timer_init(&timer->scan, scan, timer);
+	if (loop_timer_arm(loop, &timer->scan, timer->interval_ms) < 0) {
+		free(timer);
+		return NULL;
+	}
+	return timer;
+}
+
+void head_timer_free(struct head_timer *timer)
+{
+	loop_timer_disarm(timer->loop, &timer->scan);
+	free(timer);
+}
+
+struct head_watch *head_timer_watch(struct head_timer *timer, int fd)
+{
+	struct head_watch *watch = calloc(1, sizeof(*watch));
+
+	if (watch == NULL)
+		return NULL;
+	watch->fd = fd;
+	watch->next = timer->watches;
+	if (timer->watches != NULL)
+		timer->watches->prev = watch;
+	timer->watches = watch;
+	return watch;
+}
+
+void head_timer_forget(struct head_timer *timer, struct head_watch *watch)
+{
+	if (watch == NULL)
+		return;
+	if (watch->prev != NULL)
+		watch->prev->next = watch->next;
+	else
+		timer->watches = watch->next;
+	if (watch->next != NULL)
+		watch->next->prev = watch->prev;
+	free(watch);
+}
+
+void head_timer_busy(struct head_watch *watch, bool busy)
+{
+	if (watch == NULL)
+		return;
+	watch->busy = busy;
+	watch->was_busy = true;
+}

@@ -1,0 +1,44 @@
+/* head_timer.h - the header timeout: a request head that does not arrive in time gets 408. */
+#ifndef ECHOSVC_HEAD_TIMER_H
+#define ECHOSVC_HEAD_TIMER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "loop.h"
+
+/*
+ * libmicrohttpd's idle timeout counts only total silence, so a client that
+ * sends a byte now and then holds its connection slot forever. This module
+ * watches the client connections of one loop: once a connection has
+ * received bytes while no request head was complete, the head has
+ * --header-timeout-ms to arrive; past that the client gets a 408 answer and
+ * the connection is shut down (libmicrohttpd then closes it). The first
+ * byte is seen by a scan of the kernel's byte counts (TCP_INFO) every
+ * interval, so the limit holds to within one interval.
+ */
+struct head_timer;
+struct head_watch;
+
+/* Called for each connection timed out, after its 408 went out: the
+ * server logs and counts it. waited_ms is from the first byte seen. */
+typedef void head_timer_expired(void *arg, uint64_t waited_ms);
+
+/* Starts scanning on loop. NULL with errno when out of memory. */
+struct head_timer *head_timer_new(struct loop *loop, unsigned timeout_ms,
+				  head_timer_expired *expired, void *arg);
+
+/* Stops and frees; every watch must have been forgotten. */
+void head_timer_free(struct head_timer *timer);
+
+/* Starts watching a client connection's socket; NULL when out of memory
+ * (the connection is then not timed). */
+struct head_watch *head_timer_watch(struct head_timer *timer, int fd);
+
+/* The connection has closed: forgets it. watch may be NULL. */
+void head_timer_forget(struct head_timer *timer, struct head_watch *watch);
+
+/* A request head is complete (busy) or its answer is done (not busy). */
+void head_timer_busy(struct head_watch *watch, bool busy);
+
+#endif
