@@ -80,6 +80,7 @@ struct upstream_lane {
 };
 
 static int on_close(void *arg, curl_socket_t fd);
+static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *address);
 
 void upstream_result_finish(struct upstream_result *result)
 {
@@ -198,6 +199,8 @@ static CURL *easy_get(struct upstream_lane *lane)
 	 * keeps a thousand parked calls within B's memory budget. */
 	curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 4096L);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_answer);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, lane);
 	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close);
 	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, lane);
 	/* A is called directly: an http_proxy in B's environment must not
@@ -404,6 +407,26 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *so
 		return 0;
 	}
 	return loop_io_modify(lane->loop, &watch->io, events) < 0 ? -1 : 0;
+}
+
+/*
+ * CURLOPT_OPENSOCKETFUNCTION: a new socket's number may be that of one curl
+ * closed without telling on_close (the multi-host test caught a call that
+ * hung on such a reused number: the stale watch looked registered). Any
+ * watch left on the number is forgotten here, so the new socket starts
+ * clean.
+ */
+static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	struct upstream_lane *lane = arg;
+	int fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+	struct socket_watch *stale = watch_get(lane, fd, false);
+
+	if (fd < 0)
+		return CURL_SOCKET_BAD;
+	if (stale != NULL)
+		watch_free(lane, stale);
+	return fd;
 }
 
 /* CURLOPT_CLOSESOCKETFUNCTION: the socket's watch goes before the socket. */

@@ -56,8 +56,10 @@ def free_port():
 class Service:
     """One echosvc process with its stderr captured in a file."""
 
-    def __init__(self, args, env=None, listen="127.0.0.1:0", wait=True, preexec=None):
-        self.args = WRAPPER + [BIN] + list(args)
+    def __init__(self, args, env=None, listen="127.0.0.1:0", wait=True, preexec=None,
+                 prefix=()):
+        # prefix: a command that execs the service, such as "ip netns exec HOST"
+        self.args = list(prefix) + WRAPPER + [BIN] + list(args)
         if listen is not None:
             self.args += ["--listen", listen]
         self.logfile = tempfile.NamedTemporaryFile(prefix="echosvc-", suffix=".log", delete=False)
