@@ -124,7 +124,8 @@ static int wait_event(int signal_fd, struct child *children, size_t count, int t
 	return (int)info.ssi_signo;
 }
 
-/* Until both children listen. Returns 0, or -1 with why in reason. */
+/* Until both children listen. Returns 0; 1 when a stop signal came first
+ * (passed on: an ordinary stop); or -1 with why in reason. */
 static int wait_started(int signal_fd, struct child *children, size_t count, char *reason,
 			size_t reason_size)
 {
@@ -155,8 +156,7 @@ static int wait_started(int signal_fd, struct child *children, size_t count, cha
 			break;
 		case SIGINT:
 		case SIGTERM:
-			snprintf(reason, reason_size, "stopped while starting");
-			return -1;
+			return 1;
 		default:
 			break;
 		}
@@ -208,13 +208,20 @@ int up_run(const struct config *cfg)
 			goto failed;
 		}
 	}
-	if (wait_started(signal_fd, children, 2, reason, sizeof(reason)) < 0)
+	switch (wait_started(signal_fd, children, 2, reason, sizeof(reason))) {
+	case -1:
 		goto failed;
+	case 1:
+		goto wait_exits; /* stopped before it was up: no banner */
+	default:
+		break;
+	}
 	printf("echosvc up: service A on http://%s, service B on http://%s\n"
 	       "try:   curl \"http://%s/call-echo?msg=hello\"\n"
 	       "stop A (kill %d) and B answers 503; Ctrl+C stops both.\n",
 	       listen_a, listen_b, listen_b, (int)children[0].pid);
 	fflush(stdout);
+wait_exits:
 	while (children[0].pid > 0 || children[1].pid > 0)
 		wait_event(signal_fd, children, 2, -1);
 	status = children[0].status != 0 || children[1].status != 0 ? 1 : 0;

@@ -8,10 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <unistd.h>
 
 #include "buffer.h"
+#include "curl_loop.h"
 #include "metrics.h"
 #include "upstream_policy.h"
 
@@ -35,19 +34,6 @@ struct upstream {
 	struct lane_counts *counts;        /* [slot_count]: outlive the lanes */
 };
 
-/*
- * A socket of a connection to A in the loop's epoll set. It stays there
- * between calls, as nginx keeps its idle upstream connections: a kept-alive
- * connection then costs no epoll_ctl per call. It leaves the set when an
- * event comes while curl wants none (A closed an idle connection), and is
- * forgotten when curl closes the socket (on_close).
- */
-struct socket_watch {
-	struct loop_io io;                 /* io.events: what is registered, 0 = none */
-	struct upstream_lane *lane;
-	uint32_t wanted;                   /* what curl wants now; 0 between calls */
-};
-
 /* One call from B to A, from upstream_call() to on_done. Its lane's thread
  * owns it all along. */
 struct upstream_call {
@@ -63,24 +49,21 @@ struct upstream_call {
 	size_t replica;
 	unsigned attempts_left;
 	struct upstream_failure last;      /* the previous attempt's failure */
+	struct loop_timer deadline;        /* B's own bound on the whole call */
 };
 
 struct upstream_lane {
 	struct upstream *up;
 	struct loop *loop;
-	CURLM *multi;
-	struct loop_timer timer;           /* curl's CURLMOPT_TIMERFUNCTION */
+	struct curl_loop *curl;            /* the multi handle on the loop */
+	CURLM *multi;                      /* curl_loop_multi(curl) */
 	struct lane_counts *counts;
 	struct upstream_call *active;      /* attempts out */
-	struct socket_watch **watches;     /* by fd */
-	size_t watch_slots;
 	bool abandoned;
 	CURL *idle[POOL_MAX];
 	size_t idle_count;
 };
 
-static int on_close(void *arg, curl_socket_t fd);
-static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *address);
 
 void upstream_result_finish(struct upstream_result *result)
 {
@@ -165,8 +148,34 @@ static void call_end(struct upstream_call *call, const struct upstream_failure *
 	}
 	atomic_fetch_add_explicit(&lane->counts->outcome[result.outcome], 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&lane->up->inflight, 1, memory_order_relaxed);
+	loop_timer_disarm(lane->loop, &call->deadline);
 	call_free(call);
 	on_done(ctx, &result);
+}
+
+/*
+ * A call's own deadline, past every timeout curl was given (each attempt's
+ * connect and whole-attempt limits, plus a second): B never hangs, even if
+ * a transfer stops progressing in a way curl does not notice (a socket
+ * that was never watched). The stuck handle is thrown away, not pooled.
+ */
+static void call_deadline(void *arg)
+{
+	struct upstream_call *call = arg;
+	struct upstream_lane *lane = call->lane;
+	struct upstream_failure failure;
+	char cause[64];
+
+	snprintf(cause, sizeof(cause), "no answer within %u ms", lane->up->cfg->timeout_ms);
+	upstream_failure_set(&failure, 504, UPSTREAM_TIMEOUT, 0, cause);
+	if (call->easy != NULL) {
+		list_remove(&lane->active, call);
+		curl_multi_remove_handle(lane->multi, call->easy);
+		curl_easy_cleanup(call->easy);
+		call->easy = NULL;
+		upstream_replicas_record(&lane->up->replicas, call->replica, false, loop_now_ms());
+	}
+	call_end(call, &failure, NULL, 0);
 }
 
 static size_t on_answer(char *data, size_t size, size_t count, void *arg)
@@ -199,10 +208,7 @@ static CURL *easy_get(struct upstream_lane *lane)
 	 * keeps a thousand parked calls within B's memory budget. */
 	curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 4096L);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_answer);
-	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open);
-	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, lane);
-	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close);
-	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, lane);
+	curl_loop_prepare(lane->curl, easy);
 	/* A is called directly: an http_proxy in B's environment must not
 	 * reroute it (and curl then skips reading the environment per call). */
 	curl_easy_setopt(easy, CURLOPT_PROXY, "");
@@ -263,8 +269,10 @@ fail:
 	return -1;
 }
 
-static void attempt_done(struct upstream_lane *lane, CURL *easy, CURLcode code)
+/* curl_loop_done: an attempt has ended. */
+static void attempt_done(void *arg, CURL *easy, CURLcode code)
 {
+	struct upstream_lane *lane = arg;
 	struct upstream *up = lane->up;
 	struct upstream_call *call = NULL;
 	struct upstream_failure failure;
@@ -299,157 +307,6 @@ static void attempt_done(struct upstream_lane *lane, CURL *easy, CURLcode code)
 			return;
 	}
 	call_end(call, &failure, NULL, 0);
-}
-
-/* Collects the attempts curl has finished. */
-static void collect(struct upstream_lane *lane)
-{
-	struct CURLMsg *msg;
-	int left;
-
-	while ((msg = curl_multi_info_read(lane->multi, &left)) != NULL)
-		if (msg->msg == CURLMSG_DONE)
-			attempt_done(lane, msg->easy_handle, msg->data.result);
-}
-
-static void on_socket_ready(void *arg, uint32_t events)
-{
-	struct socket_watch *watch = arg;
-	struct upstream_lane *lane = watch->lane;
-	int flags = ((events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
-		    ((events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
-		    ((events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
-	int running;
-
-	if (watch->wanted == 0) {
-		/* an idle connection closed by A: curl finds it dead when it
-		 * next looks; until then it must not wake the loop */
-		loop_io_remove(lane->loop, &watch->io);
-		watch->io.events = 0;
-		return;
-	}
-	/* the watch may be freed inside: curl can close the socket */
-	curl_multi_socket_action(lane->multi, watch->io.fd, flags, &running);
-	collect(lane);
-}
-
-static void on_timer_fired(void *arg)
-{
-	struct upstream_lane *lane = arg;
-	int running;
-
-	curl_multi_socket_action(lane->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	collect(lane);
-}
-
-/* The watch of fd, made when create is set and there is none. */
-static struct socket_watch *watch_get(struct upstream_lane *lane, curl_socket_t fd, bool create)
-{
-	struct socket_watch *watch;
-
-	if (fd < 0)
-		return NULL;
-	if ((size_t)fd >= lane->watch_slots) {
-		size_t slots = (size_t)fd + 64;
-		struct socket_watch **grown;
-
-		if (!create)
-			return NULL;
-		grown = realloc(lane->watches, slots * sizeof(*grown));
-		if (grown == NULL)
-			return NULL;
-		memset(grown + lane->watch_slots, 0, (slots - lane->watch_slots) * sizeof(*grown));
-		lane->watches = grown;
-		lane->watch_slots = slots;
-	}
-	watch = lane->watches[fd];
-	if (watch != NULL || !create)
-		return watch;
-	watch = calloc(1, sizeof(*watch));
-	if (watch == NULL)
-		return NULL;
-	watch->io.fd = fd;
-	watch->io.handle = on_socket_ready;
-	watch->io.arg = watch;
-	watch->lane = lane;
-	lane->watches[fd] = watch;
-	return watch;
-}
-
-static void watch_free(struct upstream_lane *lane, struct socket_watch *watch)
-{
-	if (watch->io.events != 0)
-		loop_io_remove(lane->loop, &watch->io);
-	lane->watches[watch->io.fd] = NULL;
-	free(watch);
-}
-
-/* CURLMOPT_SOCKETFUNCTION: mirrors curl's interest in a socket into the
- * loop's epoll set, lazily (see struct socket_watch). */
-static int on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *socket_data)
-{
-	struct upstream_lane *lane = arg;
-	struct socket_watch *watch = watch_get(lane, fd, what != CURL_POLL_REMOVE);
-	uint32_t events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) |
-			  ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-
-	if (watch == NULL)
-		return what == CURL_POLL_REMOVE ? 0 : -1;
-	watch->wanted = events;
-	if (events == 0)
-		return 0; /* stays registered until an event or on_close */
-	if (watch->io.events == 0) {
-		watch->io.events = events;
-		if (loop_io_add(lane->loop, &watch->io) < 0) {
-			watch->io.events = 0;
-			return -1;
-		}
-		return 0;
-	}
-	return loop_io_modify(lane->loop, &watch->io, events) < 0 ? -1 : 0;
-}
-
-/*
- * CURLOPT_OPENSOCKETFUNCTION: a new socket's number may be that of one curl
- * closed without telling on_close (the multi-host test caught a call that
- * hung on such a reused number: the stale watch looked registered). Any
- * watch left on the number is forgotten here, so the new socket starts
- * clean.
- */
-static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *address)
-{
-	struct upstream_lane *lane = arg;
-	int fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
-	struct socket_watch *stale = watch_get(lane, fd, false);
-
-	if (fd < 0)
-		return CURL_SOCKET_BAD;
-	if (stale != NULL)
-		watch_free(lane, stale);
-	return fd;
-}
-
-/* CURLOPT_CLOSESOCKETFUNCTION: the socket's watch goes before the socket. */
-static int on_close(void *arg, curl_socket_t fd)
-{
-	struct upstream_lane *lane = arg;
-	struct socket_watch *watch = watch_get(lane, fd, false);
-
-	if (watch != NULL)
-		watch_free(lane, watch);
-	return close(fd);
-}
-
-/* CURLMOPT_TIMERFUNCTION: when curl wants socket_action(TIMEOUT) called. */
-static int on_timer(CURLM *multi, long timeout_ms, void *arg)
-{
-	struct upstream_lane *lane = arg;
-
-	if (timeout_ms < 0) {
-		loop_timer_disarm(lane->loop, &lane->timer);
-		return 0;
-	}
-	return loop_timer_arm(lane->loop, &lane->timer, (uint64_t)timeout_ms) < 0 ? -1 : 0;
 }
 
 /* Fills *refused for a call that was never made. */
@@ -507,6 +364,11 @@ int upstream_call(struct upstream_lane *lane, const struct upstream_request *req
 	call->path = buffer_release(&path, NULL);
 	if (attempt_start(lane, call, &failure) < 0)
 		goto fail;
+	loop_timer_init(&call->deadline, call_deadline, call);
+	/* without memory for the timer the call still has curl's limits */
+	loop_timer_arm(lane->loop, &call->deadline,
+		       ((uint64_t)up->cfg->connect_timeout_ms + up->cfg->timeout_ms) *
+				       (up->cfg->retries + 1) + 1000);
 	return 0;
 fail:
 	buffer_finish(&path);
@@ -547,17 +409,13 @@ struct upstream_lane *upstream_lane_new(struct upstream *up, struct loop *loop, 
 	lane->up = up;
 	lane->loop = loop;
 	lane->counts = &up->counts[slot % up->slot_count];
-	loop_timer_init(&lane->timer, on_timer_fired, lane);
-	lane->multi = curl_multi_init();
-	if (lane->multi == NULL) {
+	lane->curl = curl_loop_new(loop, attempt_done, lane);
+	if (lane->curl == NULL) {
 		snprintf(error, error_size, "upstream: curl_multi_init failed");
 		free(lane);
 		return NULL;
 	}
-	curl_multi_setopt(lane->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(lane->multi, CURLMOPT_SOCKETDATA, lane);
-	curl_multi_setopt(lane->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-	curl_multi_setopt(lane->multi, CURLMOPT_TIMERDATA, lane);
+	lane->multi = curl_loop_multi(lane->curl);
 	/* Keep a connection per call that may be in flight on this loop:
 	 * curl's default cache is small and would close and reopen
 	 * connections under load. */
@@ -568,14 +426,11 @@ struct upstream_lane *upstream_lane_new(struct upstream *up, struct loop *loop, 
 
 void upstream_lane_free(struct upstream_lane *lane)
 {
-	curl_multi_cleanup(lane->multi);
+	/* the multi handle first: it closes its connections through the
+	 * easy handles' callbacks */
+	curl_loop_free(lane->curl);
 	while (lane->idle_count > 0)
 		curl_easy_cleanup(lane->idle[--lane->idle_count]);
-	for (size_t fd = 0; fd < lane->watch_slots; fd++)
-		if (lane->watches[fd] != NULL)
-			watch_free(lane, lane->watches[fd]);
-	free(lane->watches);
-	loop_timer_disarm(lane->loop, &lane->timer);
 	free(lane);
 }
 
