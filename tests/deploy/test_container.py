@@ -8,7 +8,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,10 +52,14 @@ class Podman:
 
 
 def wait_answer(port, path, timeout=60):
+    return wait_answer_at("127.0.0.1", port, path, timeout)
+
+
+def wait_answer_at(host, port, path, timeout=60):
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return request(port, path, timeout=5)
+            return request(port, path, host=host, timeout=5)
         except OSError:
             if time.monotonic() > deadline:
                 raise
@@ -118,25 +121,57 @@ class Container(unittest.TestCase):
         logs = self.podman("logs", "ec-b-" + tag).stderr + self.podman("logs", "ec-b-" + tag).stdout
         self.assertIn("event=shutdown", logs)
 
+    def pod_addresses(self, deployment, replicas):
+        """The addresses of the pods podman made for a Deployment, one per replica."""
+        pods = self.podman("pod", "ps", "--format", "{{.Name}}", "--filter",
+                           "name=%s-pod" % deployment).stdout.split()
+        self.assertEqual(len(pods), replicas, pods)
+        addresses = []
+        for pod in pods:
+            infra = self.podman("pod", "inspect", "--format", "{{.InfraContainerID}}",
+                                pod).stdout.strip()
+            addresses.append(self.podman(
+                "inspect", "--format",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", infra).stdout.strip())
+        return addresses
+
     def test_kube_play_answers_b_through_a(self):
-        # podman has no Services: the pods share the host's network, and B is
-        # pointed at A's port there instead of at the Service's name
+        # podman runs one pod per Deployment and has no Services: A's pod is
+        # played first, and B is pointed at its address instead of the
+        # Service's name; the probes, security context and limits are kept
         with open(os.path.join(ROOT, "deploy", "kubernetes", "echosvc.yaml")) as f:
-            manifest = f.read()
-        for port in (8080, 8081):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    self.skipTest("port %d is taken on this machine" % port)
-        manifest = manifest.replace("http://echosvc-a:8080", "http://127.0.0.1:8080")
-        path = os.path.join(self.workdir, "echosvc.yaml")
-        with open(path, "w") as f:
-            f.write(manifest)
-        self.podman("kube", "play", "--network", "host", path, timeout=300)
-        self.addCleanup(self.podman, "kube", "down", path, check=False, timeout=120)
-        status, _, body = wait_answer(8081, "/call-echo?msg=kube")
-        self.assertEqual((status, body), (200, b'{"service_a":{"echo":"kube"},"service_b":"ok"}\n'))
-        self.assertEqual(request(8080, "/readyz")[0], 200)
-        self.assertEqual(request(8081, "/health")[0], 200)
+            docs = f.read().split("\n---\n")
+        a_docs = [d for d in docs if "name: echosvc-a" in d and "kind: Deployment" in d]
+        b_docs = [d for d in docs if "name: echosvc-b" in d and "kind: Deployment" in d]
+        self.assertEqual((len(a_docs), len(b_docs)), (1, 1))
+        # podman 4.3 publishes every containerPort on the host, which three
+        # replicas cannot share: the ports are left out and the probes name
+        # the port by number
+        for i, (doc, port) in enumerate(((a_docs[0], 8080), (b_docs[0], 8081))):
+            doc = re.sub(r"\n +ports:\n +- \{name: http, containerPort: \d+\}", "", doc)
+            doc = doc.replace("port: http}", "port: %d}" % port)
+            (a_docs if i == 0 else b_docs)[0] = doc
+        paths = {name: os.path.join(self.workdir, "%s.yaml" % name) for name in ("a", "b")}
+        with open(paths["a"], "w") as f:
+            f.write(a_docs[0])
+        self.podman("kube", "play", paths["a"], timeout=300)
+        self.addCleanup(self.podman, "kube", "down", paths["a"], check=False, timeout=120)
+        a_addresses = self.pod_addresses("echosvc-a", 3)
+        # A's three replicas, as B's replicas
+        with open(paths["b"], "w") as f:
+            f.write(b_docs[0].replace("http://echosvc-a:8080", ",".join(
+                "http://%s:8080" % a for a in a_addresses)))
+        self.podman("kube", "play", paths["b"], timeout=300)
+        self.addCleanup(self.podman, "kube", "down", paths["b"], check=False, timeout=120)
+        b_addresses = self.pod_addresses("echosvc-b", 2)
+        for b_address in b_addresses:
+            for i in range(3):  # round-robin over the three A pods
+                status, _, body = wait_answer_at(b_address, 8081, "/call-echo?msg=kube%d" % i)
+                self.assertEqual((status, body), (200, (
+                    '{"service_a":{"echo":"kube%d"},"service_b":"ok"}\n' % i).encode()))
+            self.assertEqual(request(8081, "/readyz", host=b_address)[0], 200)
+        for a_address in a_addresses:
+            self.assertEqual(request(8080, "/readyz", host=a_address)[0], 200)
 
 
 if __name__ == "__main__":
