@@ -1,4 +1,4 @@
-/* fuzz_request_input.c - libFuzzer: what a client sends, through query, JSON and log code. */
+/* fuzz_request_input.c - libFuzzer: what a client sends, through query, head, JSON and log code. */
 #include <assert.h>
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -9,6 +9,7 @@
 #include "json.h"
 #include "log.h"
 #include "query.h"
+#include "request_head.h"
 
 /* Whether bytes are well-formed UTF-8 without a raw control character. */
 static int clean_utf8(const unsigned char *p, size_t len)
@@ -43,6 +44,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(query, data, size);
 	query[size] = '\0';
+	/* a kept request id is 1-128 characters of [A-Za-z0-9._:-] */
+	if (request_head_id_valid(query)) {
+		size_t id_len = strlen(query);
+
+		assert(id_len >= 1 && id_len <= REQUEST_HEAD_ID_MAX);
+		assert(strspn(query, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				     "0123456789._:-") == id_len);
+	}
+	/* an absolute-form target gives a path inside it that starts with '/' */
+	{
+		const char *path = request_head_origin_path(query);
+
+		assert(path == query || path[0] == '/');
+		assert(path == query || (path > query && path <= query + strlen(query)) ||
+		       strcmp(path, "/") == 0);
+	}
 	if (query_find_msg(query, size, &value, &value_len)) {
 		assert(value >= query && value + value_len <= query + size);
 		buffer_init(&body, value_len * 6 + 64);
