@@ -109,10 +109,7 @@ int loop_io_modify(struct loop *loop, struct loop_io *io, uint32_t events)
 	if (events == io->events)
 		return 0;
 	io->events = events;
-	if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_MOD, io->fd, &event) == 0)
-		return 0;
-	/* the fd was closed (which leaves the set) and its number reused */
-	return errno == ENOENT ? epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, io->fd, &event) : -1;
+	return epoll_ctl(loop->epoll_fd, EPOLL_CTL_MOD, io->fd, &event);
 }
 
 void loop_io_remove(struct loop *loop, struct loop_io *io)

@@ -47,7 +47,7 @@ struct server {
 	bool draining;             /* answers say Connection: close */
 	bool resumed;              /* a request was resumed this turn */
 	struct server_stats *stats;
-	_Atomic unsigned *connections; /* the process's, or NULL */
+	const struct server_options *options; /* borrowed */
 	_Atomic bool *stopping;        /* the process's, or NULL */
 	struct head_timer *head_timer; /* --header-timeout-ms */
 };
@@ -155,8 +155,6 @@ static void connection_changed(void *cls, struct MHD_Connection *connection, voi
 	}
 	atomic_fetch_add_explicit(&srv->stats->connections_open, (unsigned)delta,
 				  memory_order_relaxed);
-	if (srv->connections != NULL)
-		atomic_fetch_add_explicit(srv->connections, (unsigned)delta, memory_order_relaxed);
 }
 
 /*
@@ -170,10 +168,11 @@ static enum MHD_Result connection_allowed(void *cls, const struct sockaddr *addr
 {
 	struct server *srv = cls;
 
-	if (srv->connections == NULL)
+	const struct server_options *options = srv->options;
+
+	if (options->connections_open == NULL)
 		return MHD_YES;
-	return atomic_load_explicit(srv->connections, memory_order_relaxed) <
-			       srv->config->max_connections
+	return options->connections_open(options->connections_arg) < srv->config->max_connections
 		       ? MHD_YES
 		       : MHD_NO;
 }
@@ -528,7 +527,7 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	srv->route_count = options->route_count;
 	srv->role_state = role_state;
 	srv->stats = stats;
-	srv->connections = options->connections;
+	srv->options = options;
 	srv->stopping = options->stopping;
 	loop_timer_init(&srv->mhd_timer, on_daemon_timer, srv);
 	srv->head_timer = head_timer_new(loop, cfg->header_timeout_ms, head_timed_out, srv);

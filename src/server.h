@@ -39,9 +39,11 @@ struct server_options {
 	const struct config *config;        /* borrowed for the server's life */
 	const struct server_route *routes;  /* borrowed; GET and HEAD only */
 	size_t route_count;
-	/* The process's open client connections, shared by every server and
-	 * held against --max-connections; NULL: only per-server counts. */
-	_Atomic unsigned *connections;
+	/* The process's open client connections (summed over every server's
+	 * stats), held against --max-connections; NULL: no limit of ours.
+	 * Called from any loop. */
+	unsigned (*connections_open)(void *arg);
+	void *connections_arg;
 	/* Set once a stop signal has arrived: /readyz answers 503 from then
 	 * on, on every loop at once. NULL: always ready. */
 	_Atomic bool *stopping;

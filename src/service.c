@@ -55,9 +55,8 @@ struct service {
 	struct worker *workers;
 	size_t count;
 	_Atomic int phase;            /* enum phase */
-	_Atomic unsigned connections; /* client connections open, every loop */
 	_Atomic bool stopping;        /* a stop signal arrived: /readyz says 503 */
-	struct server_options server; /* the role's, with the shared count */
+	struct server_options server; /* the role's, with the process-wide count */
 	pthread_mutex_t lock;         /* guards started and failed; with changed */
 	pthread_cond_t changed;       /* a worker started, failed or went idle */
 	size_t started;
@@ -295,21 +294,41 @@ static void listen_address(int fd, char *dst, size_t dst_size)
 	snprintf(dst, dst_size, "%s:%u", host, socket_port(fd));
 }
 
-/* The servers' counts, summed over the loops, for /metrics. */
-static int render_stats(struct buffer *out, void *arg)
+/* The servers' counts, summed over the loops. */
+struct stats_total {
+	unsigned requests_active;
+	unsigned connections_open;
+	uint64_t connections_accepted;
+};
+
+static struct stats_total stats_sum(const struct service *svc)
 {
-	const struct service *svc = arg;
-	unsigned active = 0, open = 0;
-	uint64_t accepted = 0;
-	const char *service = metrics_service();
+	struct stats_total total = {0};
 
 	for (size_t i = 0; i < svc->count; i++) {
 		const struct server_stats *s = &svc->workers[i].stats;
 
-		active += atomic_load_explicit(&s->requests_active, memory_order_relaxed);
-		open += atomic_load_explicit(&s->connections_open, memory_order_relaxed);
-		accepted += atomic_load_explicit(&s->connections_accepted, memory_order_relaxed);
+		total.requests_active +=
+			atomic_load_explicit(&s->requests_active, memory_order_relaxed);
+		total.connections_open +=
+			atomic_load_explicit(&s->connections_open, memory_order_relaxed);
+		total.connections_accepted +=
+			atomic_load_explicit(&s->connections_accepted, memory_order_relaxed);
 	}
+	return total;
+}
+
+/* server_options.connections_open: what --max-connections is held against. */
+static unsigned connections_open(void *arg)
+{
+	return stats_sum(arg).connections_open;
+}
+
+static int render_stats(struct buffer *out, void *arg)
+{
+	struct stats_total total = stats_sum(arg);
+	const char *service = metrics_service();
+
 	return buffer_printf(out,
 		"# HELP echosvc_requests_in_progress Requests received and not yet answered.\n"
 		"# TYPE echosvc_requests_in_progress gauge\n"
@@ -320,17 +339,8 @@ static int render_stats(struct buffer *out, void *arg)
 		"# HELP echosvc_connections_open Client connections open now.\n"
 		"# TYPE echosvc_connections_open gauge\n"
 		"echosvc_connections_open{service=\"%s\"} %u\n",
-		service, active, service, (unsigned long long)accepted, service, open);
-}
-
-static unsigned requests_active(const struct service *svc)
-{
-	unsigned active = 0;
-
-	for (size_t i = 0; i < svc->count; i++)
-		active += atomic_load_explicit(&svc->workers[i].stats.requests_active,
-					       memory_order_relaxed);
-	return active;
+		service, total.requests_active, service,
+		(unsigned long long)total.connections_accepted, service, total.connections_open);
 }
 
 /* Moves every loop to phase and wakes it. */
@@ -349,7 +359,7 @@ static void wait_idle(struct service *svc, unsigned ms)
 
 	deadline_after(&deadline, ms);
 	pthread_mutex_lock(&svc->lock);
-	while (requests_active(svc) > 0)
+	while (stats_sum(svc).requests_active > 0)
 		if (pthread_cond_timedwait(&svc->changed, &svc->lock, &deadline) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&svc->lock);
@@ -448,7 +458,8 @@ int service_run(const struct config *cfg, const struct service_role *role)
 	pthread_mutex_init(&svc.lock, NULL);
 	pthread_cond_init(&svc.changed, NULL);
 	svc.server = role->server;
-	svc.server.connections = &svc.connections;
+	svc.server.connections_open = connections_open;
+	svc.server.connections_arg = &svc;
 	svc.server.stopping = &svc.stopping;
 	svc.count = cfg->threads > 0 ? cfg->threads : 1;
 	svc.workers = calloc(svc.count, sizeof(*svc.workers));

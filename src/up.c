@@ -175,7 +175,7 @@ int up_run(const struct config *cfg)
 	const char *const *args[2] = {args_a, args_b};
 	struct child children[2] = {{.name = "A", .notify_fd = -1}, {.name = "B", .notify_fd = -1}};
 	sigset_t signals;
-	int status = 1, signal_fd;
+	int status, started = -1, signal_fd;
 
 	log_init("up", cfg->log_format);
 	config_format_address(&cfg->listen_a, listen_a, sizeof(listen_a));
@@ -205,35 +205,28 @@ int up_run(const struct config *cfg)
 				 strerror(errno));
 			children[i].pid = 0;
 			children[i].status = 1;
-			goto failed;
+			break;
 		}
 	}
-	switch (wait_started(signal_fd, children, 2, reason, sizeof(reason))) {
-	case -1:
-		goto failed;
-	case 1:
-		goto wait_exits; /* stopped before it was up: no banner */
-	default:
-		break;
+	if (children[0].pid > 0 && children[1].pid > 0)
+		started = wait_started(signal_fd, children, 2, reason, sizeof(reason));
+	if (started == 0) {
+		printf("echosvc up: service A on http://%s, service B on http://%s\n"
+		       "try:   curl \"http://%s/call-echo?msg=hello\"\n"
+		       "stop A (kill %d) and B answers 503; Ctrl+C stops both.\n",
+		       listen_a, listen_b, listen_b, (int)children[0].pid);
+		fflush(stdout);
+	} else if (started < 0) {
+		children_signal(children, 2, SIGTERM); /* never half up */
 	}
-	printf("echosvc up: service A on http://%s, service B on http://%s\n"
-	       "try:   curl \"http://%s/call-echo?msg=hello\"\n"
-	       "stop A (kill %d) and B answers 503; Ctrl+C stops both.\n",
-	       listen_a, listen_b, listen_b, (int)children[0].pid);
-	fflush(stdout);
-wait_exits:
+	/* (a stop signal before both listened was passed on: an ordinary stop) */
 	while (children[0].pid > 0 || children[1].pid > 0)
 		wait_event(signal_fd, children, 2, -1);
 	status = children[0].status != 0 || children[1].status != 0 ? 1 : 0;
-	goto done;
-failed:
-	/* Never half up: the other child is stopped too. */
-	children_signal(children, 2, SIGTERM);
-	while (children[0].pid > 0 || children[1].pid > 0)
-		wait_event(signal_fd, children, 2, -1);
-	log_failure(reason);
-	status = 1;
-done:
+	if (started < 0) {
+		log_failure(reason);
+		status = 1;
+	}
 	for (size_t i = 0; i < 2; i++)
 		if (children[i].notify_fd >= 0)
 			close(children[i].notify_fd);

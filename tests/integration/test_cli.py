@@ -36,6 +36,16 @@ class Cli(TestCase):
             self.assertEqual(r.stderr.count(b"\n"), 1, r.stderr)
             self.assertNotIn(b"\r", r.stderr)
 
+    def test_threads_default_is_the_cpus_this_process_may_use(self):
+        # a container limited by a cpuset gets its own count, not the host's
+        r = subprocess.run([BIN, "serve-a", "--check-config"], capture_output=True, timeout=10,
+                           preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"threads = 1 (default", r.stdout)
+        if len(os.sched_getaffinity(0)) > 1:
+            r = run("serve-a", "--check-config")
+            self.assertIn(b"threads = %d (default" % len(os.sched_getaffinity(0)), r.stdout)
+
     def test_help_lists_every_option_of_the_spec(self):
         r = run("--help")
         self.assertEqual(r.returncode, 0)

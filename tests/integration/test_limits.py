@@ -101,6 +101,8 @@ class Limits(TestCase):
                     reply += chunk
                 self.assertTrue(reply.startswith(b"HTTP/1.1 408"), reply[:60])
                 self.assertIn(b"--header-timeout-ms", reply)
+                self.assertRegex(reply, rb"\r\nX-Request-Id: [0-9a-f]{32}\r\n")
+                self.assertIn(b"\r\nConnection: close\r\n", reply)
             waited = time.monotonic() - started
             self.assertGreaterEqual(waited, timeout_ms / 1000)
             # the limit holds to within one scan (a tenth of the timeout)

@@ -48,8 +48,8 @@ class Notify(TestCase):
         a = self.start("serve-a")
         self.check_role(True, "serve-b", "--service-a", a.base)
 
-    def test_without_notify_socket_nothing_is_sent(self):
-        # the variable is the only switch; a bad value is ignored, not fatal
+    def test_a_notify_socket_that_is_no_address_is_ignored(self):
+        # only a path or an @name is an address; anything else must not stop the service
         a = self.start("serve-a", env={"NOTIFY_SOCKET": "relative/path"})
         self.assertEqual(request(a.port, "/health")[0], 200)
         self.assertEqual(a.stop(), 0)

@@ -204,6 +204,7 @@ class ServiceA(TestCase):
             self.assertEqual(reply.count(b"HTTP/1.1 "), 1, (name, reply))
             self.assertNotIn(b"smuggled", reply, name)
             self.assertIn(b'{"error":', reply, name)
+            self.assertIn(b"X-Request-Id: ", reply, name)
         # a bare CR in the request line or in a header
         for head in (b"GET /echo?msg=x\rGET HTTP/1.1\r\nHost: x\r\n\r\n",
                      b"GET /echo?msg=x HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n"):

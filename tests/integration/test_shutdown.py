@@ -25,7 +25,32 @@ def wait_in_progress(svc, n, timeout=10):
         time.sleep(0.01)
 
 
+def read_until(sock, marker):
+    """What the server sends until marker has arrived or it closes."""
+    reply = b""
+    while marker not in reply:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    return reply
+
+
 class Shutdown(TestCase):
+    def wait_refused(self, svc, within):
+        """Waits until a new connection is refused; returns how long the refused
+        attempt itself took (a refusal is immediate, a hang is not)."""
+        deadline = time.monotonic() + within
+        while True:
+            started = time.monotonic()
+            try:
+                request(svc.port, "/health", timeout=10)
+            except ConnectionRefusedError:
+                return time.monotonic() - started
+            except OSError:
+                pass  # queued on a socket that closed meanwhile: reset
+            self.assertLess(time.monotonic(), deadline, "the listening socket stayed open")
+
     def unfinished_request(self, svc, msg):
         """A connection whose request has not ended yet, once the server counts it in progress."""
         s = socket.create_connection(("127.0.0.1", svc.port), timeout=10)
@@ -46,24 +71,9 @@ class Shutdown(TestCase):
         a.send(signal.SIGTERM)
         a.wait_log(r"event=draining")
         # no longer accepting: refused at once, never accepted and left waiting
-        deadline = time.monotonic() + 5 * TIME_SCALE
-        while True:
-            started = time.monotonic()
-            try:
-                request(a.port, "/health", timeout=10)
-            except ConnectionRefusedError:
-                break
-            except OSError:
-                pass  # queued on a socket that closed meanwhile: reset
-            self.assertLess(time.monotonic(), deadline, "the listening socket stayed open")
-        self.assertLess(time.monotonic() - started, 0.5 * TIME_SCALE)
+        self.assertLess(self.wait_refused(a, 5 * TIME_SCALE), 0.5 * TIME_SCALE)
         s.sendall(b"\r\n")
-        reply = b""
-        while b'{"echo":"late"}\n' not in reply:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            reply += chunk
+        reply = read_until(s, b'{"echo":"late"}\n')
         self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply)
         self.assertIn(b'{"echo":"late"}\n', reply)
         self.assertEqual(a.proc.wait(10), 0)
@@ -83,25 +93,15 @@ class Shutdown(TestCase):
         self.assertNotIn("connection", headers)  # everything else as before
         self.assertEqual(request(a.port, "/echo?msg=still")[::2], (200, b'{"echo":"still"}\n'))
         self.assertEqual(request(a.port, "/health")[0], 200)
-        while True:
-            try:
-                request(a.port, "/health", timeout=10)
-            except ConnectionRefusedError:
-                break
-            except OSError:
-                pass
+        self.assertLess(self.wait_refused(a, 5 * TIME_SCALE), 0.5 * TIME_SCALE)
         self.assertGreaterEqual(time.monotonic() - signalled, 0.9)
         # a kept-alive connection is still served, and told to close
         kept.sendall(b"GET /echo?msg=last HTTP/1.1\r\nHost: x\r\n\r\n")
-        reply = b""
-        while b'{"echo":"last"}\n' not in reply:
-            chunk = kept.recv(4096)
-            if not chunk:
-                break
-            reply += chunk
+        reply = read_until(kept, b'{"echo":"last"}\n')
+        self.assertIn(b'{"echo":"last"}\n', reply)
         self.assertIn(b"Connection: close", reply)
         unfinished.sendall(b"\r\n")
-        self.assertIn(b'{"echo":"late"}', unfinished.recv(4096))
+        self.assertIn(b'{"echo":"late"}', read_until(unfinished, b'{"echo":"late"}\n'))
         self.assertEqual(a.proc.wait(10), 0)
 
     def test_b_readiness_does_not_depend_on_a(self):
