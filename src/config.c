@@ -9,26 +9,17 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "config_value.h"
 #include "version.h"
 
 enum config_type {
 	TYPE_ADDRESS,  /* HOST:PORT or [V6]:PORT */
 	TYPE_URLS,     /* http://host[:port][,http://…] */
 	TYPE_NUMBER,   /* unsigned, within min..max */
+	TYPE_RATE,     /* double, 0 to 1 */
 	TYPE_LOG_FORMAT,
 };
 
-/* Why a value was refused: one convention for every parser below. */
-enum parse_error {
-	PARSE_OK,
-	PARSE_EMPTY,
-	PARSE_NOT_NUMBER,
-	PARSE_RANGE,
-	PARSE_ADDRESS,
-	PARSE_URL,
-	PARSE_TOO_MANY_URLS,
-	PARSE_CHOICE,
-};
 
 struct config_option {
 	const char *name;
@@ -93,6 +84,20 @@ static const struct config_option options[CONFIG_OPTION_COUNT] = {
 	[CONFIG_SHUTDOWN_DELAY_MS] = {"shutdown-delay-ms", TYPE_NUMBER, AB, "0", NULL,
 		0, 600000, FIELD(shutdown_delay_ms), "N",
 		"after a stop signal, keep serving (with /readyz at 503) this long before closing the listening sockets"},
+	[CONFIG_FAULT_ERROR_RATE] = {"fault-error-rate", TYPE_RATE, AB, "0", NULL,
+		0, 0, FIELD(fault_error_rate), "R",
+		"fraction (0-1) of main-route requests answered with an injected error"},
+	[CONFIG_FAULT_ERROR_CODE] = {"fault-error-code", TYPE_NUMBER, AB, "500", NULL,
+		400, 599, FIELD(fault_error_code), "C", "status of an injected error"},
+	[CONFIG_FAULT_DELAY_MS] = {"fault-delay-ms", TYPE_NUMBER, AB, "0", NULL,
+		0, 600000, FIELD(fault_delay_ms), "N",
+		"injected delay before the answer; 0 means none"},
+	[CONFIG_FAULT_DELAY_RATE] = {"fault-delay-rate", TYPE_RATE, AB, "1", NULL,
+		0, 0, FIELD(fault_delay_rate), "R",
+		"fraction (0-1) of main-route requests that get the delay"},
+	[CONFIG_FAULT_SEED] = {"fault-seed", TYPE_NUMBER, AB, "0", NULL,
+		0, 4294967295u, FIELD(fault_seed), "S",
+		"0 means random; otherwise the fault decisions repeat from start-up (exactly, with --threads 1)"},
 	[CONFIG_LOG_FORMAT] = {"log-format", TYPE_LOG_FORMAT, AB | CONFIG_ROLE_UP, "text", NULL,
 		0, 0, FIELD(log_format), "text|json", "log line format"},
 };
@@ -131,176 +136,30 @@ static void env_name(const struct config_option *opt, char *dst, size_t dst_size
 		dst[i] = dst[i] == '-' ? '_' : (char)toupper((unsigned char)dst[i]);
 }
 
-static enum parse_error parse_number(const char *text, unsigned long min,
-				     unsigned long max, unsigned *out)
-{
-	char *end;
-	unsigned long value;
-
-	if (*text == '\0')
-		return PARSE_EMPTY;
-	if (!isdigit((unsigned char)*text))
-		return PARSE_NOT_NUMBER; /* strtoul would accept " 5" and "-5" */
-	errno = 0;
-	value = strtoul(text, &end, 10);
-	if (*end != '\0')
-		return PARSE_NOT_NUMBER;
-	if (errno == ERANGE || value < min || value > max)
-		return PARSE_RANGE;
-	*out = (unsigned)value;
-	return PARSE_OK;
-}
-
-/* A host name or IPv4 literal: letters, digits, dots, dashes, underscores. */
-static bool host_name_valid(const char *host, size_t len)
-{
-	if (len == 0 || len >= CONFIG_HOST_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)host[i];
-
-		if (!isalnum(c) && c != '.' && c != '-' && c != '_')
-			return false;
-	}
-	return true;
-}
-
-static bool host_v6_valid(const char *host, size_t len)
-{
-	if (len < 2 || len >= CONFIG_HOST_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)host[i];
-
-		if (!isxdigit(c) && c != ':' && c != '.')
-			return false;
-	}
-	return true;
-}
-
-/*
- * Splits "host:port" or "[v6]:port" (port optional when default_port is
- * not 0) into its parts. The host is copied without brackets.
- */
-static enum parse_error parse_host_port(const char *text, char host[CONFIG_HOST_MAX],
-					unsigned *port, unsigned min_port,
-					unsigned default_port)
-{
-	const char *host_start = text, *host_end, *rest;
-	bool v6 = false;
-
-	if (*text == '[') {
-		host_start = text + 1;
-		host_end = strchr(host_start, ']');
-		if (host_end == NULL)
-			return PARSE_ADDRESS;
-		rest = host_end + 1;
-		v6 = true;
-	} else {
-		host_end = strchr(text, ':');
-		if (host_end == NULL)
-			host_end = text + strlen(text);
-		rest = host_end;
-	}
-	size_t host_len = (size_t)(host_end - host_start);
-
-	if (v6 ? !host_v6_valid(host_start, host_len) : !host_name_valid(host_start, host_len))
-		return PARSE_ADDRESS;
-	if (*rest == '\0') {
-		if (default_port == 0)
-			return PARSE_ADDRESS;
-		*port = default_port;
-	} else {
-		if (*rest != ':' || parse_number(rest + 1, min_port, 65535, port) != PARSE_OK)
-			return PARSE_ADDRESS;
-	}
-	memcpy(host, host_start, host_len);
-	host[host_len] = '\0';
-	return PARSE_OK;
-}
-
-static enum parse_error parse_address(const char *text, struct config_address *out)
-{
-	struct config_address parsed;
-
-	if (*text == '\0')
-		return PARSE_EMPTY;
-	if (parse_host_port(text, parsed.host, &parsed.port, 0, 0) != PARSE_OK)
-		return PARSE_ADDRESS;
-	*out = parsed;
-	return PARSE_OK;
-}
-
-/* One "http://host[:port]" with at most a trailing "/". */
-static enum parse_error parse_url(const char *text, size_t len, struct config_url *out)
-{
-	static const char scheme[] = "http://";
-	char authority[CONFIG_URL_MAX - sizeof(scheme)];
-	size_t authority_len;
-
-	if (len <= strlen(scheme) || strncasecmp(text, scheme, strlen(scheme)) != 0)
-		return PARSE_URL;
-	if (text[len - 1] == '/')
-		len--; /* "http://a:1/" names the same base as "http://a:1" */
-	authority_len = len - strlen(scheme);
-	if (authority_len == 0 || authority_len >= sizeof(authority))
-		return PARSE_URL;
-	memcpy(authority, text + strlen(scheme), authority_len);
-	authority[authority_len] = '\0';
-	if (parse_host_port(authority, out->host, &out->port, 1, 80) != PARSE_OK)
-		return PARSE_URL;
-	snprintf(out->base, sizeof(out->base), "http://%s", authority);
-	return PARSE_OK;
-}
-
-static enum parse_error parse_urls(const char *text, struct config *cfg)
-{
-	struct config_url urls[CONFIG_REPLICAS_MAX];
-	size_t count = 0;
-	const char *start = text;
-
-	if (*text == '\0')
-		return PARSE_EMPTY;
-	for (;;) {
-		const char *comma = strchr(start, ',');
-		size_t len = comma != NULL ? (size_t)(comma - start) : strlen(start);
-
-		if (count == CONFIG_REPLICAS_MAX)
-			return PARSE_TOO_MANY_URLS;
-		if (parse_url(start, len, &urls[count]) != PARSE_OK)
-			return PARSE_URL;
-		count++;
-		if (comma == NULL)
-			break;
-		start = comma + 1;
-	}
-	memcpy(cfg->service_a, urls, count * sizeof(urls[0]));
-	cfg->service_a_count = count;
-	return PARSE_OK;
-}
-
-static enum parse_error parse_value(const struct config_option *opt, const char *text,
+static enum config_value_error parse_value(const struct config_option *opt, const char *text,
 				    struct config *cfg)
 {
 	void *field = (char *)cfg + opt->offset;
 
 	switch (opt->type) {
 	case TYPE_ADDRESS:
-		return parse_address(text, field);
+		return config_value_address(text, field);
 	case TYPE_URLS:
-		return parse_urls(text, cfg);
+		return config_value_urls(text, cfg->service_a, &cfg->service_a_count);
 	case TYPE_NUMBER:
-		return parse_number(text, opt->min, opt->max, field);
+		return config_value_number(text, opt->min, opt->max, field);
+	case TYPE_RATE:
+		return config_value_rate(text, field);
 	case TYPE_LOG_FORMAT:
 		if (strcmp(text, "text") == 0)
 			cfg->log_format = CONFIG_LOG_TEXT;
 		else if (strcmp(text, "json") == 0)
 			cfg->log_format = CONFIG_LOG_JSON;
 		else
-			return PARSE_CHOICE;
-		return PARSE_OK;
+			return CONFIG_VALUE_CHOICE;
+		return CONFIG_VALUE_OK;
 	}
-	return PARSE_CHOICE;
+	return CONFIG_VALUE_CHOICE;
 }
 
 /* What a value of this option must look like, for usage errors and help. */
@@ -317,6 +176,9 @@ static void expected_text(const struct config_option *opt, char *dst, size_t dst
 	case TYPE_NUMBER:
 		snprintf(dst, dst_size, "a whole number from %lu to %lu", opt->min, opt->max);
 		break;
+	case TYPE_RATE:
+		snprintf(dst, dst_size, "a fraction from 0 to 1, such as 0.25");
+		break;
 	case TYPE_LOG_FORMAT:
 		snprintf(dst, dst_size, "text or json");
 		break;
@@ -324,17 +186,17 @@ static void expected_text(const struct config_option *opt, char *dst, size_t dst
 }
 
 static void value_error(const struct config_option *opt, const char *origin,
-			const char *value, enum parse_error why, char *error)
+			const char *value, enum config_value_error why, char *error)
 {
 	char expected[160];
 	const char *what = "is not valid";
 
 	expected_text(opt, expected, sizeof(expected));
-	if (why == PARSE_RANGE)
+	if (why == CONFIG_VALUE_RANGE)
 		what = "is out of range";
-	else if (why == PARSE_TOO_MANY_URLS)
+	else if (why == CONFIG_VALUE_TOO_MANY_URLS)
 		what = "names too many replicas";
-	else if (why == PARSE_EMPTY)
+	else if (why == CONFIG_VALUE_EMPTY)
 		what = "is empty";
 	/* %.*s: a hostile value cannot make the line longer than the buffer */
 	snprintf(error, CONFIG_ERROR_MAX, "echosvc: %s: '%.200s' %s: expected %s", origin,
@@ -344,9 +206,9 @@ static void value_error(const struct config_option *opt, const char *origin,
 static int apply_value(struct config *cfg, enum config_option_id id, const char *text,
 		       const char *origin, enum config_source source, char *error)
 {
-	enum parse_error why = parse_value(&options[id], text, cfg);
+	enum config_value_error why = parse_value(&options[id], text, cfg);
 
-	if (why != PARSE_OK) {
+	if (why != CONFIG_VALUE_OK) {
 		value_error(&options[id], origin, text, why, error);
 		return -1;
 	}
@@ -562,6 +424,9 @@ static void format_value(const struct config *cfg, const struct config_option *o
 		break;
 	case TYPE_NUMBER:
 		snprintf(dst, dst_size, "%u", *(const unsigned *)field);
+		break;
+	case TYPE_RATE:
+		snprintf(dst, dst_size, "%g", *(const double *)field);
 		break;
 	case TYPE_LOG_FORMAT:
 		snprintf(dst, dst_size, "%s", cfg->log_format == CONFIG_LOG_JSON ? "json" : "text");

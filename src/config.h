@@ -49,6 +49,11 @@ enum config_option_id {
 	CONFIG_HEADER_TIMEOUT_MS,
 	CONFIG_DRAIN_MS,
 	CONFIG_SHUTDOWN_DELAY_MS,
+	CONFIG_FAULT_ERROR_RATE,
+	CONFIG_FAULT_ERROR_CODE,
+	CONFIG_FAULT_DELAY_MS,
+	CONFIG_FAULT_DELAY_RATE,
+	CONFIG_FAULT_SEED,
 	CONFIG_LOG_FORMAT,
 	CONFIG_OPTION_COUNT
 };
@@ -87,6 +92,11 @@ struct config {
 	unsigned header_timeout_ms;
 	unsigned drain_ms;
 	unsigned shutdown_delay_ms;
+	double fault_error_rate;    /* 0..1 of main-route requests */
+	unsigned fault_error_code;
+	unsigned fault_delay_ms;
+	double fault_delay_rate;    /* 0..1 */
+	unsigned fault_seed;        /* 0: random */
 	enum config_log_format log_format;
 	enum config_source source[CONFIG_OPTION_COUNT];
 };

@@ -89,8 +89,8 @@ static void scan(void *arg)
 			continue;
 		}
 		if (now - w->first_byte_ms >= timer->timeout_ms) {
+			timer->expired(timer->arg, w->fd, now - w->first_byte_ms);
 			time_out(timer, w);
-			timer->expired(timer->arg, now - w->first_byte_ms);
 			w->first_byte_ms = UINT64_MAX; /* once */
 		}
 	}

@@ -20,9 +20,10 @@
 struct head_timer;
 struct head_watch;
 
-/* Called for each connection timed out, after its 408 went out: the
- * server logs and counts it. waited_ms is from the first byte seen. */
-typedef void head_timer_expired(void *arg, uint64_t waited_ms);
+/* Called for each connection timed out, just before its 408 goes out: the
+ * server logs and counts it. fd is the client's socket, still connected;
+ * waited_ms is from the first byte seen. */
+typedef void head_timer_expired(void *arg, int fd, uint64_t waited_ms);
 
 /* Starts scanning on loop. NULL with errno when out of memory. */
 struct head_timer *head_timer_new(struct loop *loop, unsigned timeout_ms,

@@ -267,6 +267,13 @@ static void line_send_now(struct line *line)
 	log_write(line->text, line->len);
 }
 
+/* A field that is left out when value is NULL or empty. */
+static void line_optional(struct line *line, const char *key, const char *value, size_t max)
+{
+	if (value != NULL && value[0] != '\0')
+		line_field(line, key, value, strlen(value), false, max);
+}
+
 void log_request(const struct log_request *entry)
 {
 	struct line line;
@@ -280,9 +287,24 @@ void log_request(const struct log_request *entry)
 		line_printf(&line, ",\"latency_ms\":%lu,\"code\":%u", entry->latency_ms, entry->code);
 	else
 		line_printf(&line, " latency_ms=%lu code=%u", entry->latency_ms, entry->code);
-	if (entry->request_id != NULL)
-		line_field(&line, "request_id", entry->request_id, strlen(entry->request_id), false,
-			   256);
+	line_optional(&line, "request_id", entry->request_id, 256);
+	line_optional(&line, "trace_id", entry->trace_id, 64);
+	line_optional(&line, "span_id", entry->span_id, 64);
+	line_optional(&line, "parent_id", entry->parent_id, 64);
+	line_optional(&line, "method", entry->method, 64);
+	line_optional(&line, "peer", entry->peer, 80);
+	if (log_format == CONFIG_LOG_JSON)
+		line_printf(&line, ",\"bytes\":%zu", entry->bytes);
+	else
+		line_printf(&line, " bytes=%zu", entry->bytes);
+	line_optional(&line, "replica", entry->replica, 2 * FIELD_MAX);
+	if (entry->attempts > 0) {
+		if (log_format == CONFIG_LOG_JSON)
+			line_printf(&line, ",\"attempts\":%u", entry->attempts);
+		else
+			line_printf(&line, " attempts=%u", entry->attempts);
+	}
+	line_optional(&line, "fault", entry->fault, 32);
 	line_finish(&line);
 	line_send(&line);
 }

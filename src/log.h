@@ -19,7 +19,18 @@ struct log_request {
 	size_t error_len;
 	unsigned long latency_ms;
 	unsigned code;          /* HTTP status */
-	const char *request_id; /* NUL-terminated, may be NULL */
+	/* The fields after the seed's, each NUL-terminated; NULL (or "" for
+	 * parent_id, 0 for attempts) leaves the field out. */
+	const char *request_id;
+	const char *trace_id;
+	const char *span_id;
+	const char *parent_id;
+	const char *method;     /* as the client sent it: escaped */
+	const char *peer;       /* the client's HOST:PORT */
+	size_t bytes;           /* body bytes sent */
+	const char *replica;    /* B: the A that answered */
+	unsigned attempts;      /* B: attempts made on A */
+	const char *fault;      /* "error", "delay" or "delay,error" */
 };
 
 /* Sets the service name ("A", "B", "up") and the format for every later

@@ -1,63 +1,67 @@
 /* metrics.c - request counters and histograms, and the Prometheus text of every source. */
 #include "metrics.h"
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 
+#include "process_metrics.h"
 #include "version.h"
 
 #define SHARDS 16  /* threads spread their counting over this many copies */
 
-/* The status codes echosvc answers with; anything else counts as "other". */
-static const unsigned codes[] = {200, 400, 404, 405, 408, 414, 500, 502, 503, 504};
-#define CODES (sizeof(codes) / sizeof(codes[0]))
+/* The status codes echosvc answers with, and one more (the injected
+ * error's); anything else counts as "other". */
+#define CODES 11
+static unsigned codes[CODES + 1] = {200, 400, 404, 405, 408, 414, 431, 500, 502, 503, 504};
+static size_t code_count = CODES;
 
 /* Upper bounds in seconds; 0.5 ms to 5 s as operators expect of an echo. */
-static const double bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-				0.1, 0.25, 0.5, 1, 2.5, 5};
-#define BUCKETS (sizeof(bounds) / sizeof(bounds[0]))
+static const double bounds[METRICS_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+					       0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+
+static const char *const method_names[METRICS_METHODS] = {"GET", "HEAD", "other"};
+static const char *const fault_names[METRICS_FAULTS] = {"error", "delay"};
 
 /*
  * One shard per group of threads, on its own cache lines, so that counting
  * never takes a lock and threads rarely write the same line. A scrape sums
  * the shards; each value is read atomically, so counters never go back.
+ * Index CODES + 1 of a code row is "other".
  */
 struct shard {
-	_Alignas(64) atomic_uint_fast64_t requests[METRICS_ENDPOINTS_MAX][CODES + 1];
-	atomic_uint_fast64_t buckets[METRICS_ENDPOINTS_MAX][BUCKETS]; /* not cumulative */
-	atomic_uint_fast64_t count[METRICS_ENDPOINTS_MAX];
-	atomic_uint_fast64_t sum_ns[METRICS_ENDPOINTS_MAX];
+	_Alignas(64) atomic_uint_fast64_t
+		requests[METRICS_HANDLERS_MAX][METRICS_METHODS][CODES + 2];
+	struct metrics_histogram duration[METRICS_HANDLERS_MAX];
 };
 
 static struct shard shards[SHARDS];
 static atomic_uint next_shard;
 static _Thread_local struct shard *my_shard;
+static atomic_uint_fast64_t faults[METRICS_FAULTS];
 
-static const char *service_name = "?";
-static const char *endpoint_names[METRICS_ENDPOINTS_MAX];
-static size_t endpoint_count;
-static double start_time;
+static const char *handler_names[METRICS_HANDLERS_MAX];
+static size_t handler_count;
 
-#define SOURCES_MAX 4
+#define SOURCES_MAX 8
 static struct {
 	metrics_source *render;
 	void *arg;
 } sources[SOURCES_MAX];
 static size_t source_count;
 
-void metrics_init(const char *service, const char *const *endpoints, size_t count)
+void metrics_init(const char *const *handlers, size_t count, unsigned extra_code)
 {
-	struct timeval now;
-
-	gettimeofday(&now, NULL);
-	start_time = (double)now.tv_sec + (double)now.tv_usec / 1e6;
-	service_name = service;
-	endpoint_count = count < METRICS_ENDPOINTS_MAX ? count : METRICS_ENDPOINTS_MAX;
-	for (size_t i = 0; i < endpoint_count; i++)
-		endpoint_names[i] = endpoints[i];
+	handler_count = count < METRICS_HANDLERS_MAX ? count : METRICS_HANDLERS_MAX;
+	for (size_t i = 0; i < handler_count; i++)
+		handler_names[i] = handlers[i];
+	code_count = CODES;
+	for (size_t i = 0; i < CODES; i++)
+		if (codes[i] == extra_code)
+			extra_code = 0;
+	if (extra_code != 0)
+		codes[code_count++] = extra_code;
+	process_metrics_init();
 }
 
 int metrics_add_source(metrics_source *source, void *arg)
@@ -70,11 +74,6 @@ int metrics_add_source(metrics_source *source, void *arg)
 	return 0;
 }
 
-const char *metrics_service(void)
-{
-	return service_name;
-}
-
 static struct shard *shard_get(void)
 {
 	if (my_shard == NULL)
@@ -82,39 +81,69 @@ static struct shard *shard_get(void)
 	return my_shard;
 }
 
-void metrics_request_observe(size_t endpoint, unsigned code, uint64_t elapsed_ns)
+void metrics_histogram_observe(struct metrics_histogram *h, uint64_t elapsed_ns)
 {
-	struct shard *s = shard_get();
-	size_t code_index = CODES, bucket = 0;
 	double seconds = (double)elapsed_ns / 1e9;
+	size_t bucket = 0;
 
-	if (endpoint >= endpoint_count)
-		endpoint = 0;
-	for (size_t i = 0; i < CODES; i++)
-		if (codes[i] == code)
-			code_index = i;
-	while (bucket < BUCKETS && seconds > bounds[bucket])
+	while (bucket < METRICS_BUCKETS && seconds > bounds[bucket])
 		bucket++;
-	atomic_fetch_add_explicit(&s->requests[endpoint][code_index], 1, memory_order_relaxed);
-	if (bucket < BUCKETS)
-		atomic_fetch_add_explicit(&s->buckets[endpoint][bucket], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->count[endpoint], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->sum_ns[endpoint], elapsed_ns, memory_order_relaxed);
+	if (bucket < METRICS_BUCKETS)
+		atomic_fetch_add_explicit(&h->bucket[bucket], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->sum_ns, elapsed_ns, memory_order_relaxed);
 }
 
-/* Sums one counter over every shard; field points at it in shards[0]. */
-static uint64_t sum_shards(atomic_uint_fast64_t *field)
+void metrics_histogram_add(struct metrics_histogram_total *total,
+			   const struct metrics_histogram *h)
 {
-	size_t offset = (size_t)((char *)field - (char *)&shards[0]);
-	uint64_t total = 0;
+	for (size_t b = 0; b < METRICS_BUCKETS; b++)
+		total->bucket[b] += atomic_load_explicit(&h->bucket[b], memory_order_relaxed);
+	total->count += atomic_load_explicit(&h->count, memory_order_relaxed);
+	total->sum_ns += atomic_load_explicit(&h->sum_ns, memory_order_relaxed);
+}
 
-	/* the same offset in every shard keeps the counter's alignment; the
-	 * cast goes through void * to say so */
-	for (size_t s = 0; s < SHARDS; s++)
-		total += atomic_load_explicit(
-			(atomic_uint_fast64_t *)(void *)((char *)&shards[s] + offset),
-			memory_order_relaxed);
-	return total;
+int metrics_histogram_render(struct buffer *out, const char *name, const char *labels,
+			     const struct metrics_histogram_total *total)
+{
+	const char *comma = labels[0] != '\0' ? "," : "";
+	uint64_t cumulative = 0, count = total->count;
+	int rc = 0;
+
+	for (size_t b = 0; b < METRICS_BUCKETS; b++) {
+		cumulative += total->bucket[b];
+		rc |= buffer_printf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, comma,
+				    bounds[b], (unsigned long long)cumulative);
+	}
+	/* +Inf is the count, read apart from the buckets: never below them */
+	if (count < cumulative)
+		count = cumulative;
+	rc |= buffer_printf(out,
+		"%s_bucket{%s%sle=\"+Inf\"} %llu\n%s_sum{%s} %.9f\n%s_count{%s} %llu\n", name,
+		labels, comma, (unsigned long long)count, name, labels,
+		(double)total->sum_ns / 1e9, name, labels, (unsigned long long)count);
+	return rc;
+}
+
+void metrics_request_observe(size_t handler, enum metrics_method method, unsigned code,
+			     uint64_t elapsed_ns)
+{
+	struct shard *s = shard_get();
+	size_t code_index = CODES + 1;
+
+	if (handler >= handler_count)
+		handler = 0;
+	for (size_t i = 0; i < code_count; i++)
+		if (codes[i] == code)
+			code_index = i;
+	atomic_fetch_add_explicit(&s->requests[handler][method][code_index], 1,
+				  memory_order_relaxed);
+	metrics_histogram_observe(&s->duration[handler], elapsed_ns);
+}
+
+void metrics_fault_observe(enum metrics_fault kind)
+{
+	atomic_fetch_add_explicit(&faults[kind], 1, memory_order_relaxed);
 }
 
 static int render_requests(struct buffer *out)
@@ -122,49 +151,48 @@ static int render_requests(struct buffer *out)
 	int rc = 0;
 
 	rc |= buffer_append_str(out,
-		"# HELP echosvc_requests_total HTTP requests answered, by endpoint and status code.\n"
+		"# HELP echosvc_requests_total HTTP requests answered, by handler, method and status code.\n"
 		"# TYPE echosvc_requests_total counter\n");
-	for (size_t e = 0; e < endpoint_count; e++)
-		for (size_t c = 0; c <= CODES; c++) {
-			uint64_t n = sum_shards(&shards[0].requests[e][c]);
-			char code[8];
+	for (size_t h = 0; h < handler_count; h++)
+		for (size_t m = 0; m < METRICS_METHODS; m++)
+			for (size_t c = 0; c < CODES + 2; c++) {
+				uint64_t n = 0;
+				char code[8];
 
-			if (n == 0)
-				continue; /* label sets appear once used, as client libraries do */
-			if (c < CODES)
-				snprintf(code, sizeof(code), "%u", codes[c]);
-			else
-				snprintf(code, sizeof(code), "other");
-			rc |= buffer_printf(out,
-				"echosvc_requests_total{service=\"%s\",endpoint=\"%s\",code=\"%s\"} %llu\n",
-				service_name, endpoint_names[e], code, (unsigned long long)n);
-		}
+				for (size_t s = 0; s < SHARDS; s++)
+					n += atomic_load_explicit(&shards[s].requests[h][m][c],
+								  memory_order_relaxed);
+				if (n == 0)
+					continue; /* label sets appear once used, as client libraries do */
+				if (c < code_count)
+					snprintf(code, sizeof(code), "%u", codes[c]);
+				else
+					snprintf(code, sizeof(code), "other");
+				rc |= buffer_printf(out,
+					"echosvc_requests_total{handler=\"%s\",method=\"%s\",code=\"%s\"} %llu\n",
+					handler_names[h], method_names[m], code,
+					(unsigned long long)n);
+			}
 	rc |= buffer_append_str(out,
 		"# HELP echosvc_request_duration_seconds Time from request line to answer.\n"
 		"# TYPE echosvc_request_duration_seconds histogram\n");
-	for (size_t e = 0; e < endpoint_count; e++) {
-		uint64_t count = sum_shards(&shards[0].count[e]), cumulative = 0;
-		uint64_t sum_ns = sum_shards(&shards[0].sum_ns[e]);
+	for (size_t h = 0; h < handler_count; h++) {
+		struct metrics_histogram_total total = {0};
+		char labels[64];
 
-		for (size_t b = 0; b < BUCKETS; b++) {
-			cumulative += sum_shards(&shards[0].buckets[e][b]);
-			rc |= buffer_printf(out,
-				"echosvc_request_duration_seconds_bucket{service=\"%s\",endpoint=\"%s\",le=\"%g\"} %llu\n",
-				service_name, endpoint_names[e], bounds[b],
-				(unsigned long long)cumulative);
-		}
-		/* +Inf is the count: read once, so the buckets never exceed it
-		 * by more than the requests counted meanwhile. */
-		if (count < cumulative)
-			count = cumulative;
-		rc |= buffer_printf(out,
-			"echosvc_request_duration_seconds_bucket{service=\"%s\",endpoint=\"%s\",le=\"+Inf\"} %llu\n"
-			"echosvc_request_duration_seconds_sum{service=\"%s\",endpoint=\"%s\"} %.9f\n"
-			"echosvc_request_duration_seconds_count{service=\"%s\",endpoint=\"%s\"} %llu\n",
-			service_name, endpoint_names[e], (unsigned long long)count, service_name,
-			endpoint_names[e], (double)sum_ns / 1e9, service_name, endpoint_names[e],
-			(unsigned long long)count);
+		for (size_t s = 0; s < SHARDS; s++)
+			metrics_histogram_add(&total, &shards[s].duration[h]);
+		snprintf(labels, sizeof(labels), "handler=\"%s\"", handler_names[h]);
+		rc |= metrics_histogram_render(out, "echosvc_request_duration_seconds", labels,
+					       &total);
 	}
+	rc |= buffer_append_str(out,
+		"# HELP echosvc_faults_injected_total Faults injected on the main route, by kind.\n"
+		"# TYPE echosvc_faults_injected_total counter\n");
+	for (size_t k = 0; k < METRICS_FAULTS; k++)
+		rc |= buffer_printf(out, "echosvc_faults_injected_total{kind=\"%s\"} %llu\n",
+				    fault_names[k],
+				    (unsigned long long)atomic_load(&faults[k]));
 	return rc;
 }
 
@@ -177,10 +205,8 @@ int metrics_render(struct buffer *out)
 	rc |= buffer_printf(out,
 		"# HELP echosvc_build_info Version of the running echosvc.\n"
 		"# TYPE echosvc_build_info gauge\n"
-		"echosvc_build_info{service=\"%s\",version=\"%s\"} 1\n"
-		"# HELP process_start_time_seconds Start time of the process since the epoch.\n"
-		"# TYPE process_start_time_seconds gauge\n"
-		"process_start_time_seconds{service=\"%s\"} %.3f\n",
-		service_name, ECHOSVC_VERSION, service_name, start_time);
+		"echosvc_build_info{version=\"%s\"} 1\n",
+		ECHOSVC_VERSION);
+	rc |= process_metrics_render(out);
 	return rc < 0 ? -1 : 0;
 }

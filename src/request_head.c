@@ -4,44 +4,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
-/* xoshiro256** per thread, seeded from the kernel: request ids need to be
- * unique, not secret, and must not cost a system call each. */
-static _Thread_local uint64_t rng_state[4];
-static _Thread_local bool rng_seeded;
-
-static uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(void)
-{
-	uint64_t *s = rng_state;
-	uint64_t result, t;
-
-	if (!rng_seeded) {
-		if (getrandom(s, sizeof(rng_state), 0) != (ssize_t)sizeof(rng_state)) {
-			s[0] = (uint64_t)time(NULL);
-			s[1] = (uint64_t)(uintptr_t)&rng_state;
-			s[2] = (uint64_t)getpid();
-			s[3] = 0x9E3779B97F4A7C15u;
-		}
-		rng_seeded = true;
-	}
-	result = rotl(s[1] * 5, 7) * 9;
-	t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return result;
-}
+#include "rng.h"
 
 bool request_head_id_valid(const char *id)
 {
@@ -61,15 +25,7 @@ bool request_head_id_valid(const char *id)
 
 void request_head_new_id(char id[REQUEST_HEAD_NEW_ID_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
-
-	for (int half = 0; half < 2; half++) {
-		uint64_t bits = rng_next();
-
-		for (int i = 0; i < 16; i++)
-			id[half * 16 + i] = hex[(bits >> (i * 4)) & 0x0F];
-	}
-	id[REQUEST_HEAD_NEW_ID_LEN] = '\0';
+	rng_hex(id, REQUEST_HEAD_NEW_ID_LEN);
 }
 
 /* What the framing check has seen of a request's headers. */

@@ -11,8 +11,8 @@
 /* Whether a client's X-Request-Id is kept: 1-128 of [A-Za-z0-9._:-]. */
 bool request_head_id_valid(const char *id);
 
-/* Writes a fresh id: 32 hex digits from a per-thread xoshiro256** seeded by
- * the kernel (unique, not secret, and no system call per request). */
+/* Writes a fresh id: 32 random hex digits (rng.h: unique, not secret, and
+ * no system call per request). */
 void request_head_new_id(char id[REQUEST_HEAD_NEW_ID_LEN + 1]);
 
 /*

@@ -28,10 +28,10 @@ static void handle_echo(struct server_request *req)
 }
 
 static const struct server_route routes[] = {
-	{"/health", server_handle_health},
-	{"/readyz", server_handle_readyz},
-	{"/echo", handle_echo},
-	{"/metrics", server_handle_metrics},
+	{"/health", server_handle_health, false},
+	{"/readyz", server_handle_readyz, false},
+	{"/echo", handle_echo, true},
+	{"/metrics", server_handle_metrics, false},
 };
 
 
@@ -39,7 +39,6 @@ int serve_a_run(const struct config *cfg)
 {
 	struct service_role role = {
 		.server = {
-			.service = "A",
 			.config = cfg,
 			.routes = routes,
 			.route_count = sizeof(routes) / sizeof(routes[0]),

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "server.h"
 #include "service.h"
+#include "trace.h"
 #include "upstream.h"
 
 /* One /call-echo: the request owns it (server_set_data) and frees it when
@@ -60,6 +61,7 @@ static void reply_success(struct server_request *req, const struct upstream_resu
 
 static void reply_result(struct server_request *req, const struct upstream_result *result)
 {
+	server_note_upstream(req, result->replica, result->attempts);
 	if (result->status == 200)
 		reply_success(req, result);
 	else
@@ -81,7 +83,13 @@ static void call_echo_done(void *ctx, struct upstream_result *result)
 static void handle_call_echo(struct server_request *req)
 {
 	struct call_echo *ce = server_data(req);
-	struct upstream_request request = {.request_id = server_request_id(req)};
+	const struct trace *trace = server_trace(req);
+	char traceparent[TRACE_PARENT_LEN + 1];
+	struct upstream_request request = {
+		.request_id = server_request_id(req),
+		.traceparent = traceparent,
+		.tracestate = trace_state_forward(trace, server_header(req, "tracestate")),
+	};
 	struct upstream_result refused;
 
 	if (ce != NULL) {
@@ -91,6 +99,8 @@ static void handle_call_echo(struct server_request *req)
 	}
 	if (server_msg(req, &request.msg, &request.len) < 0)
 		return;
+	/* A's parent is B's span */
+	trace_format_parent(trace, traceparent);
 	ce = calloc(1, sizeof(*ce));
 	if (ce == NULL) {
 		server_reply_error(req, 503, "out of memory");
@@ -109,10 +119,10 @@ static void handle_call_echo(struct server_request *req)
 }
 
 static const struct server_route routes[] = {
-	{"/health", server_handle_health},
-	{"/readyz", server_handle_readyz},
-	{"/call-echo", handle_call_echo},
-	{"/metrics", server_handle_metrics},
+	{"/health", server_handle_health, false},
+	{"/readyz", server_handle_readyz, false},
+	{"/call-echo", handle_call_echo, true},
+	{"/metrics", server_handle_metrics, false},
 };
 
 static void *lane_start(struct loop *loop, void *arg, char *error, size_t error_size)
@@ -134,7 +144,6 @@ int serve_b_run(const struct config *cfg)
 {
 	struct service_role role = {
 		.server = {
-			.service = "B",
 			.config = cfg,
 			.routes = routes,
 			.route_count = sizeof(routes) / sizeof(routes[0]),

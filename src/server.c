@@ -2,6 +2,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -14,75 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buffer.h"
-#include "json.h"
 #include "log.h"
-#include "metrics.h"
-#include "query.h"
-#include "head_timer.h"
-#include "request_head.h"
+#include "server_private.h"
 
 #define IDLE_TIMEOUT_S 30      /* a keep-alive connection idle this long is closed */
 #define SERVER_HEADER_ROOM (8 * 1024) /* headers beside a maximal request line */
 
-/*
- * The daemon runs in libmicrohttpd's external-event mode: no thread of its
- * own; its epoll fd sits in the loop's set, MHD_run() runs when that fd is
- * ready, after a request was resumed, and when MHD's own timeout (idle
- * connections) comes due. Everything here runs on the loop's thread; the
- * stats are atomics only so that other threads may read them (the drain,
- * /metrics on another loop).
- */
-struct server {
-	struct MHD_Daemon *daemon;
-	struct loop *loop;
-	struct loop_io mhd_io;     /* MHD's epoll fd */
-	struct loop_timer mhd_timer;
-	int listen_fd;             /* -1 once quiesced */
-	const char *service;
-	const struct config *config;
-	const struct server_route *routes;
-	size_t route_count;
-	void *role_state;
-	bool draining;             /* answers say Connection: close */
-	bool resumed;              /* a request was resumed this turn */
-	struct server_stats *stats;
-	const struct server_options *options; /* borrowed */
-	_Atomic bool *stopping;        /* the process's, or NULL */
-	struct head_timer *head_timer; /* --header-timeout-ms */
-};
-
-/* Per-request state: MHD's req_cls, created in uri_started() and freed in
- * request_completed() only. */
-struct server_request {
-	struct server *server;
-	struct MHD_Connection *connection;
-	const struct server_route *route;     /* NULL: not found */
-	const char *path;                     /* MHD's decoded path, borrowed */
-	uint64_t start_ns;
-	bool head;
-	bool started;                         /* the handler saw the headers */
-	bool answered;
-	bool parked;                          /* the handler waits for server_resume() */
-	bool close;                           /* the answer says Connection: close */
-	bool cr_in_target;                    /* a bare CR in the request line */
-	struct head_watch *watch;             /* the connection's, borrowed */
-	bool suspended;                       /* MHD_suspend_connection() is in force */
-	unsigned final_calls;                 /* calls with the whole request in */
-	void *data;
-	void (*free_data)(void *);
-	char request_id[REQUEST_HEAD_ID_MAX + 1];
-	size_t query_len;
-	char query[];                         /* raw query, decoded in place by server_msg */
-};
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+static atomic_uint servers_made; /* each loop's fault dice is its own stream */
 
 static void request_id_assign(struct server_request *req)
 {
@@ -108,13 +47,73 @@ static void *uri_started(void *cls, const char *uri, struct MHD_Connection *conn
 		return NULL; /* the access handler then refuses the request */
 	req->server = srv;
 	req->connection = connection;
-	req->start_ns = now_ns();
+	req->start_ns = server_now_ns();
 	req->query_len = query_len;
 	req->cr_in_target = strchr(uri, '\r') != NULL;
 	if (query != NULL)
 		memcpy(req->query, query + 1, query_len);
 	atomic_fetch_add_explicit(&srv->stats->requests_active, 1, memory_order_relaxed);
 	return req;
+}
+
+static void delayed_remove(struct server *srv, struct server_request *req)
+{
+	loop_timer_disarm(srv->loop, &req->fault_timer);
+	if (req->delayed_prev != NULL)
+		req->delayed_prev->delayed_next = req->delayed_next;
+	else
+		srv->delayed = req->delayed_next;
+	if (req->delayed_next != NULL)
+		req->delayed_next->delayed_prev = req->delayed_prev;
+	req->delayed_prev = req->delayed_next = NULL;
+}
+
+/* The injected delay is over: the request goes on where it stopped. */
+static void delay_over(void *arg)
+{
+	struct server_request *req = arg;
+
+	delayed_remove(req->server, req);
+	server_resume(req);
+}
+
+/*
+ * Fault injection on a main route, before its handler: decides once per
+ * request; a delayed request is parked with a timer on the loop (it holds
+ * no thread) and comes back here when the timer fires. Returns whether
+ * the handler runs now.
+ */
+static bool fault_gate(struct server_request *req)
+{
+	struct server *srv = req->server;
+
+	if (!srv->faults || !req->route->faults)
+		return true;
+	if (!req->fault_decided) {
+		struct fault_decision d = fault_decide(&srv->dice, srv->config);
+
+		req->fault_decided = true;
+		req->fault_error = d.error;
+		if (d.delay && !srv->abandoned) {
+			loop_timer_init(&req->fault_timer, delay_over, req);
+			if (loop_timer_arm(srv->loop, &req->fault_timer, srv->config->fault_delay_ms) == 0) {
+				req->fault_delay = true;
+				req->delayed_next = srv->delayed;
+				if (srv->delayed != NULL)
+					srv->delayed->delayed_prev = req;
+				srv->delayed = req;
+				metrics_fault_observe(METRICS_FAULT_DELAY);
+				server_suspend(req);
+				return false;
+			}
+		}
+	}
+	if (req->fault_error) {
+		metrics_fault_observe(METRICS_FAULT_ERROR);
+		server_reply_error(req, srv->config->fault_error_code, "injected fault");
+		return false;
+	}
+	return true;
 }
 
 /* MHD_OPTION_NOTIFY_COMPLETED: the one place a request's state is freed. */
@@ -126,6 +125,8 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 
 	if (req == NULL)
 		return;
+	if (req->fault_timer.slot != 0) /* closed while delayed: only at the daemon's stop */
+		delayed_remove(srv, req);
 	head_timer_busy(req->watch, false);
 	if (req->free_data != NULL)
 		req->free_data(req->data);
@@ -206,166 +207,6 @@ static void daemon_log(void *cls, const char *format, va_list args)
 	log_failure(message);
 }
 
-/*
- * Whether the client has sent its FIN (an HTTP/1.1 half-close after the
- * request). libmicrohttpd 0.9.75 takes a short read for "nothing more to
- * read" under edge-triggered epoll; when the request and the FIN came
- * together it never reads the end of the stream, and would hold the
- * connection open until the idle timeout after answering. An answer with
- * Connection: close makes it close the connection once the answer is sent.
- */
-static bool client_half_closed(const struct server_request *req)
-{
-	const union MHD_ConnectionInfo *info =
-		MHD_get_connection_info(req->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-	char byte;
-
-	return info != NULL &&
-	       recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-}
-
-static void reply_content(struct server_request *req, unsigned status, const char *content_type,
-			  const char *body, size_t len, const char *error, size_t error_len,
-			  const char *allow)
-{
-	struct server *srv = req->server;
-	struct MHD_Response *response;
-	uint64_t elapsed = now_ns() - req->start_ns;
-	const char *endpoint = req->route != NULL ? req->route->path : req->path;
-	struct log_request entry = {
-		.endpoint = endpoint,
-		.endpoint_len = strlen(endpoint),
-		.ok = status < 400,
-		.error = error,
-		.error_len = error_len,
-		.latency_ms = (unsigned long)(elapsed / 1000000u),
-		.code = status,
-		.request_id = req->request_id,
-	};
-
-	req->answered = true;
-	response = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-	if (response == NULL)
-		return; /* out of memory: MHD closes the connection */
-	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-	MHD_add_response_header(response, "X-Request-Id", req->request_id);
-	if (allow != NULL)
-		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, allow);
-	if (srv->draining || req->close || client_half_closed(req))
-		MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
-	MHD_queue_response(req->connection, status, response);
-	MHD_destroy_response(response);
-	metrics_request_observe(req->route != NULL ? (size_t)(req->route - srv->routes) + 1 : 0,
-				status, elapsed);
-	log_request(&entry);
-}
-
-void server_reply(struct server_request *req, unsigned status, const char *body, size_t len,
-		  const char *error, size_t error_len)
-{
-	reply_content(req, status, "application/json", body, len, error, error_len, NULL);
-}
-
-void server_reply_text(struct server_request *req, const char *content_type, const char *body,
-		       size_t len)
-{
-	reply_content(req, 200, content_type, body, len, NULL, 0, NULL);
-}
-
-static void reply_error_allow(struct server_request *req, unsigned status, const char *message,
-			      const char *allow)
-{
-	char body[512];
-	struct buffer out;
-	size_t len = strlen(message);
-
-	/* Error texts are short: a buffer on the stack, no allocation. */
-	buffer_init_fixed(&out, body, sizeof(body));
-	if (json_append_error(&out, message, len) < 0) {
-		out.len = 0;
-		buffer_append_str(&out, "{\"error\":\"internal error\"}\n");
-	}
-	reply_content(req, status, "application/json", out.data, out.len, message, len, allow);
-}
-
-void server_reply_error(struct server_request *req, unsigned status, const char *message)
-{
-	reply_error_allow(req, status, message, NULL);
-}
-
-int server_msg(struct server_request *req, const char **msg, size_t *len)
-{
-	size_t limit = req->server->config->max_msg_bytes;
-	char *value, message[96];
-	size_t value_len;
-
-	if (!query_find_msg(req->query, req->query_len, &value, &value_len)) {
-		server_reply_error(req, 400, "missing query parameter: msg");
-		return -1;
-	}
-	if (value_len > limit) {
-		snprintf(message, sizeof(message), "msg is longer than %zu bytes (--max-msg-bytes)",
-			 limit);
-		server_reply_error(req, 414, message);
-		return -1;
-	}
-	if (memchr(value, '\0', value_len) != NULL) {
-		server_reply_error(req, 400, "msg contains a NUL byte (%00), which is not accepted");
-		return -1;
-	}
-	*msg = value;
-	*len = value_len;
-	return 0;
-}
-
-/*
- * libmicrohttpd 0.9.75 does not update a suspended connection's event state,
- * and on resume reads the socket with the state it had while the headers
- * came in: when the client has half-closed after its request (a FIN, which
- * HTTP/1.1 allows), that read finds the end of the stream and MHD closes the
- * connection without the answer. So a request the handler parks during its
- * first call with the whole request in is not suspended yet: MHD keeps it
- * ready, brings its state up to date (nothing more to read) and calls the
- * handler again in the same loop turn; access_handler() suspends it then,
- * unless the answer came first.
- */
-void server_suspend(struct server_request *req)
-{
-	req->parked = true;
-}
-
-void server_resume(struct server_request *req)
-{
-	req->parked = false;
-	if (req->suspended) {
-		req->suspended = false;
-		MHD_resume_connection(req->connection);
-	}
-	/* MHD takes it back in its next run: make that run this turn */
-	req->server->resumed = true;
-}
-
-const char *server_request_id(const struct server_request *req)
-{
-	return req->request_id;
-}
-
-void server_set_data(struct server_request *req, void *data, void (*free_data)(void *))
-{
-	req->data = data;
-	req->free_data = free_data;
-}
-
-void *server_data(const struct server_request *req)
-{
-	return req->data;
-}
-
-void *server_role_state(const struct server_request *req)
-{
-	return req->server->role_state;
-}
-
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connection,
 				      const char *url, const char *method, const char *version,
 				      const char *upload_data, size_t *upload_data_size,
@@ -390,24 +231,29 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 		}
 		url = request_head_origin_path(url);
 		req->path = url;
-		req->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+		req->method = method;
+		req->method_label = strcmp(method, MHD_HTTP_METHOD_GET) == 0    ? METRICS_GET
+				    : strcmp(method, MHD_HTTP_METHOD_HEAD) == 0 ? METRICS_HEAD
+										: METRICS_OTHER;
 		for (size_t i = 0; i < srv->route_count; i++)
 			if (strcmp(url, srv->routes[i].path) == 0)
 				req->route = &srv->routes[i];
 		request_id_assign(req);
+		trace_begin(&req->trace,
+			    MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "traceparent"));
 		if (framing != NULL) {
 			/* answered before any body is read; MHD then reads no more */
 			req->close = true;
 			server_reply_error(req, 400, framing);
 			return MHD_YES;
 		}
-		if (!req->head && strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
+		if (req->method_label == METRICS_OTHER) {
 			/* Answered before any body is read: MHD closes the connection
 			 * afterwards, so an unwanted upload is never drained. */
 			if (req->route == NULL)
 				server_reply_error(req, 404, "not found");
 			else
-				reply_error_allow(req, 405, "method not allowed", "GET, HEAD");
+				server_reply_error_allow(req, 405, "method not allowed", "GET, HEAD");
 			return MHD_YES;
 		}
 		/* Answer on a later call: answering now makes MHD 0.9.75 close
@@ -421,9 +267,11 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 	if (req->answered)
 		return MHD_YES;
 	req->final_calls++;
-	if (req->route == NULL)
+	if (req->parked)
+		; /* called again in the turn it parked (see server_suspend()) */
+	else if (req->route == NULL)
 		server_reply_error(req, 404, "not found");
-	else
+	else if (fault_gate(req))
 		req->route->handle(req);
 	/* See server_suspend(): not on the first call with the request in. */
 	if (!req->answered && req->parked && !req->suspended && req->final_calls > 1) {
@@ -435,31 +283,42 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 
 void server_metrics_init(const struct server_options *options)
 {
-	const char *names[METRICS_ENDPOINTS_MAX] = {"other"};
+	const char *names[METRICS_HANDLERS_MAX] = {"other"};
 	size_t count = 1;
 
-	/* "other", then the routes, in the order reply_content() counts them */
-	for (size_t i = 0; i < options->route_count && count < METRICS_ENDPOINTS_MAX; i++)
+	/* "other", then the routes, in the order request_account() counts them */
+	for (size_t i = 0; i < options->route_count && count < METRICS_HANDLERS_MAX; i++)
 		names[count++] = options->routes[i].path;
-	metrics_init(options->service, names, count);
+	metrics_init(names, count,
+		     fault_enabled(options->config) ? options->config->fault_error_code : 0);
 }
 
-/* head_timer_expired: a client's head did not arrive in time; it has had
- * its 408. Logged and counted like an answer, with no route. */
-static void head_timed_out(void *arg, uint64_t waited_ms)
+/* head_timer_expired: a client's head did not arrive in time; it gets
+ * its 408. Logged and counted like an answer, with no route and no method. */
+static void head_timed_out(void *arg, int fd, uint64_t waited_ms)
 {
 	struct server *srv = arg;
-	char message[96], id[REQUEST_HEAD_NEW_ID_LEN + 1];
+	char message[96], id[REQUEST_HEAD_NEW_ID_LEN + 1], peer[INET6_ADDRSTRLEN + 16];
+	struct sockaddr_storage addr;
+	socklen_t addr_len = sizeof(addr);
+	struct trace trace;
 	struct log_request entry = {.endpoint = "-", .endpoint_len = 1, .code = 408,
-				    .latency_ms = (unsigned long)waited_ms, .request_id = id};
+				    .latency_ms = (unsigned long)waited_ms, .request_id = id,
+				    .trace_id = trace.trace_id, .span_id = trace.span_id,
+				    .method = "-", .peer = peer};
 
 	request_head_new_id(id);
+	trace_begin(&trace, NULL);
+	server_format_peer(getpeername(fd, (struct sockaddr *)&addr, &addr_len) == 0
+				   ? (struct sockaddr *)&addr
+				   : NULL,
+			   peer, sizeof(peer));
 	snprintf(message, sizeof(message),
 		 "request head not complete within %u ms (--header-timeout-ms)",
 		 srv->config->header_timeout_ms);
 	entry.error = message;
 	entry.error_len = strlen(message);
-	metrics_request_observe(0, 408, waited_ms * 1000000u);
+	metrics_request_observe(0, METRICS_OTHER, 408, waited_ms * 1000000u);
 	log_request(&entry);
 }
 
@@ -521,7 +380,8 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	}
 	srv->loop = loop;
 	srv->listen_fd = listen_fd;
-	srv->service = options->service;
+	srv->faults = fault_enabled(cfg);
+	fault_dice_init(&srv->dice, cfg->fault_seed, atomic_fetch_add(&servers_made, 1));
 	srv->config = cfg;
 	srv->routes = options->routes;
 	srv->route_count = options->route_count;
@@ -586,6 +446,19 @@ void server_quiesce(struct server *srv)
 	srv->listen_fd = -1;
 }
 
+void server_abandon(struct server *srv)
+{
+	/* what still waits out a delay is answered now, and nothing more is
+	 * delayed: the drain must end within --drain-ms */
+	srv->abandoned = true;
+	while (srv->delayed != NULL) {
+		struct server_request *req = srv->delayed;
+
+		delayed_remove(srv, req);
+		server_resume(req);
+	}
+}
+
 void server_free(struct server *srv)
 {
 	loop_timer_disarm(srv->loop, &srv->mhd_timer);
@@ -595,37 +468,4 @@ void server_free(struct server *srv)
 	MHD_stop_daemon(srv->daemon);
 	head_timer_free(srv->head_timer);
 	free(srv);
-}
-
-void server_handle_health(struct server_request *req)
-{
-	static const char body[] = "{\"status\":\"ok\"}\n";
-
-	server_reply(req, 200, body, sizeof(body) - 1, NULL, 0);
-}
-
-void server_handle_readyz(struct server_request *req)
-{
-	static const char ready[] = "{\"status\":\"ready\"}\n";
-	static const char draining[] = "{\"status\":\"draining\"}\n";
-
-	const struct server *srv = req->server;
-
-	if (srv->draining || (srv->stopping != NULL && atomic_load(srv->stopping)))
-		server_reply(req, 503, draining, sizeof(draining) - 1, "draining", 8);
-	else
-		server_reply(req, 200, ready, sizeof(ready) - 1, NULL, 0);
-}
-
-void server_handle_metrics(struct server_request *req)
-{
-	struct buffer text;
-
-	buffer_init(&text, 1024 * 1024);
-	if (metrics_render(&text) < 0)
-		server_reply_error(req, 500, "metrics could not be rendered");
-	else
-		server_reply_text(req, "text/plain; version=0.0.4; charset=utf-8", text.data,
-				  text.len);
-	buffer_finish(&text);
 }

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "loop.h"
+#include "trace.h"
 
 
 struct server;
@@ -32,10 +33,10 @@ typedef void server_handler(struct server_request *req);
 struct server_route {
 	const char *path;        /* exact match on the decoded path */
 	server_handler *handle;
+	bool faults;             /* the main route: faults are injected here */
 };
 
 struct server_options {
-	const char *service;                /* "A" or "B": logs and metrics */
 	const struct config *config;        /* borrowed for the server's life */
 	const struct server_route *routes;  /* borrowed; GET and HEAD only */
 	size_t route_count;
@@ -67,6 +68,10 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 /* Stops accepting: the listening socket is closed, so a new connection is
  * refused at once, and every later answer says Connection: close. */
 void server_quiesce(struct server *srv);
+
+/* The drain's last step: requests waiting out an injected delay are
+ * answered now, and no later one is delayed. */
+void server_abandon(struct server *srv);
 
 /* Stops the daemon (open connections are closed) and frees the server.
  * Every suspended request must have been resumed. */
@@ -104,6 +109,17 @@ void server_resume(struct server_request *req);
 
 /* The request's id: the client's valid X-Request-Id or a fresh one. */
 const char *server_request_id(const struct server_request *req);
+
+/* The request's place in a W3C trace (its own span). */
+const struct trace *server_trace(const struct server_request *req);
+
+/* A request header's value (the first of that name), or NULL. Borrowed
+ * until the request completes. */
+const char *server_header(const struct server_request *req, const char *name);
+
+/* For the access log of a request answered from a call to A: the replica
+ * that answered last (borrowed for the process's life) and the attempts. */
+void server_note_upstream(struct server_request *req, const char *replica, unsigned attempts);
 
 /* Attaches role state that is freed with free_data(data) when the request
  * completes. The request owns it from here on. */

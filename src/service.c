@@ -83,9 +83,11 @@ static void on_wake(void *arg)
 
 	if (phase >= PHASE_DRAINING && w->phase_seen < PHASE_DRAINING)
 		server_quiesce(w->server);
-	if (phase >= PHASE_ABANDONING && w->phase_seen < PHASE_ABANDONING &&
-	    role->loop_abandon != NULL)
-		role->loop_abandon(w->role_state);
+	if (phase >= PHASE_ABANDONING && w->phase_seen < PHASE_ABANDONING) {
+		server_abandon(w->server);
+		if (role->loop_abandon != NULL)
+			role->loop_abandon(w->role_state);
+	}
 	if (phase == PHASE_STOPPING)
 		loop_stop(w->loop);
 	w->phase_seen = phase;
@@ -327,20 +329,19 @@ static unsigned connections_open(void *arg)
 static int render_stats(struct buffer *out, void *arg)
 {
 	struct stats_total total = stats_sum(arg);
-	const char *service = metrics_service();
 
 	return buffer_printf(out,
 		"# HELP echosvc_requests_in_progress Requests received and not yet answered.\n"
 		"# TYPE echosvc_requests_in_progress gauge\n"
-		"echosvc_requests_in_progress{service=\"%s\"} %u\n"
+		"echosvc_requests_in_progress %u\n"
 		"# HELP echosvc_connections_accepted_total Client connections accepted.\n"
 		"# TYPE echosvc_connections_accepted_total counter\n"
-		"echosvc_connections_accepted_total{service=\"%s\"} %llu\n"
+		"echosvc_connections_accepted_total %llu\n"
 		"# HELP echosvc_connections_open Client connections open now.\n"
 		"# TYPE echosvc_connections_open gauge\n"
-		"echosvc_connections_open{service=\"%s\"} %u\n",
-		service, total.requests_active, service,
-		(unsigned long long)total.connections_accepted, service, total.connections_open);
+		"echosvc_connections_open %u\n",
+		total.requests_active, (unsigned long long)total.connections_accepted,
+		total.connections_open);
 }
 
 /* Moves every loop to phase and wakes it. */

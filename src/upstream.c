@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buffer.h"
 #include "curl_loop.h"
@@ -20,9 +21,13 @@ static const char *const outcome_names[UPSTREAM_OUTCOME_COUNT] = {
 	"ok", "refused", "timeout", "bad_response", "circuit_open", "overloaded",
 };
 
-/* One lane's counts, on its own cache line: only its thread writes them. */
+#define NO_REPLICA CONFIG_REPLICAS_MAX /* the row of calls that made no attempt */
+
+/* One lane's counts, on their own cache lines: only its thread writes
+ * them. Attempts by replica and outcome, and their durations. */
 struct lane_counts {
-	_Alignas(64) atomic_uint_fast64_t outcome[UPSTREAM_OUTCOME_COUNT];
+	_Alignas(64) atomic_uint_fast64_t outcome[CONFIG_REPLICAS_MAX + 1][UPSTREAM_OUTCOME_COUNT];
+	struct metrics_histogram duration[CONFIG_REPLICAS_MAX];
 };
 
 struct upstream {
@@ -48,6 +53,8 @@ struct upstream_call {
 	CURL *easy;                        /* while an attempt is out */
 	size_t replica;
 	unsigned attempts_left;
+	unsigned attempts;                 /* made so far */
+	uint64_t attempt_start_ns;
 	struct upstream_failure last;      /* the previous attempt's failure */
 	struct loop_timer deadline;        /* B's own bound on the whole call */
 };
@@ -130,7 +137,26 @@ static int url_for(struct upstream_call *call, size_t replica)
 	return 0;
 }
 
-/* The end of a call: counted, freed, and reported to its owner last (who
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Counts an attempt that A ended (or that ran out of time). */
+static void attempt_count(struct upstream_call *call, enum upstream_outcome outcome)
+{
+	struct lane_counts *counts = call->lane->counts;
+
+	atomic_fetch_add_explicit(&counts->outcome[call->replica][outcome], 1,
+				  memory_order_relaxed);
+	metrics_histogram_observe(&counts->duration[call->replica],
+				  now_ns() - call->attempt_start_ns);
+}
+
+/* The end of a call: freed, and reported to its owner last (who
  * may start another call from on_done). failure NULL: success with echo. */
 static void call_end(struct upstream_call *call, const struct upstream_failure *failure,
 		     char *echo, size_t echo_len)
@@ -146,7 +172,9 @@ static void call_end(struct upstream_call *call, const struct upstream_failure *
 		result.echo = echo;
 		result.echo_len = echo_len;
 	}
-	atomic_fetch_add_explicit(&lane->counts->outcome[result.outcome], 1, memory_order_relaxed);
+	result.attempts = call->attempts;
+	result.replica = call->attempts > 0 ? lane->up->replicas.replica[call->replica].url->base
+					    : NULL;
 	atomic_fetch_sub_explicit(&lane->up->inflight, 1, memory_order_relaxed);
 	loop_timer_disarm(lane->loop, &call->deadline);
 	call_free(call);
@@ -174,6 +202,7 @@ static void call_deadline(void *arg)
 		curl_easy_cleanup(call->easy);
 		call->easy = NULL;
 		upstream_replicas_record(&lane->up->replicas, call->replica, false, loop_now_ms());
+		attempt_count(call, UPSTREAM_TIMEOUT);
 	}
 	call_end(call, &failure, NULL, 0);
 }
@@ -260,6 +289,8 @@ static int attempt_start(struct upstream_lane *lane, struct upstream_call *call,
 		goto fail;
 	}
 	call->easy = easy;
+	call->attempts++;
+	call->attempt_start_ns = now_ns();
 	list_push(&lane->active, call);
 	return 0;
 fail:
@@ -296,10 +327,12 @@ static void attempt_done(void *arg, CURL *easy, CURLcode code)
 	    upstream_check_answer(call->answer.data, call->answer.len, &echo, &echo_len,
 				  &failure) == 0) {
 		upstream_replicas_record(&up->replicas, call->replica, true, loop_now_ms());
+		attempt_count(call, UPSTREAM_OK);
 		call_end(call, NULL, echo, echo_len);
 		return;
 	}
 	upstream_replicas_record(&up->replicas, call->replica, false, loop_now_ms());
+	attempt_count(call, failure.outcome);
 	if (failure.retryable && call->attempts_left > 0 && !lane->abandoned) {
 		call->attempts_left--;
 		call->last = failure;
@@ -307,6 +340,17 @@ static void attempt_done(void *arg, CURL *easy, CURLcode code)
 			return;
 	}
 	call_end(call, &failure, NULL, 0);
+}
+
+/* Appends one header line; curl copies it. Returns 0 or -1. */
+static int headers_add(struct curl_slist **headers, const char *line)
+{
+	struct curl_slist *grown = curl_slist_append(*headers, line);
+
+	if (grown == NULL)
+		return -1;
+	*headers = grown;
+	return 0;
 }
 
 /* Fills *refused for a call that was never made. */
@@ -323,7 +367,7 @@ static void refuse(struct upstream_lane *lane, const struct upstream_request *re
 		buffer_reset(&url);
 	result_fail(refused, failure, url.data != NULL ? url.data : "", url.len);
 	buffer_finish(&url);
-	atomic_fetch_add_explicit(&lane->counts->outcome[failure->outcome], 1,
+	atomic_fetch_add_explicit(&lane->counts->outcome[NO_REPLICA][failure->outcome], 1,
 				  memory_order_relaxed);
 }
 
@@ -358,8 +402,26 @@ int upstream_call(struct upstream_lane *lane, const struct upstream_request *req
 	buffer_init(&call->url, CONFIG_URL_MAX + request->len * 3 + 16);
 	buffer_init(&call->answer, UPSTREAM_ANSWER_MAX);
 	snprintf(header, sizeof(header), "X-Request-Id: %.128s", request->request_id);
-	call->headers = curl_slist_append(NULL, header);
-	if (call->headers == NULL || upstream_build_url(&path, "", request->msg, request->len) < 0)
+	if (headers_add(&call->headers, header) < 0)
+		goto fail;
+	if (request->traceparent != NULL) {
+		snprintf(header, sizeof(header), "traceparent: %s", request->traceparent);
+		if (headers_add(&call->headers, header) < 0)
+			goto fail;
+	}
+	if (request->tracestate != NULL) {
+		struct buffer state;
+		int rc;
+
+		buffer_init(&state, strlen(request->tracestate) + 16);
+		rc = buffer_printf(&state, "tracestate: %s", request->tracestate);
+		if (rc == 0)
+			rc = headers_add(&call->headers, state.data);
+		buffer_finish(&state);
+		if (rc < 0)
+			goto fail;
+	}
+	if (upstream_build_url(&path, "", request->msg, request->len) < 0)
 		goto fail;
 	call->path = buffer_release(&path, NULL);
 	if (attempt_start(lane, call, &failure) < 0)
@@ -434,36 +496,55 @@ void upstream_lane_free(struct upstream_lane *lane)
 	free(lane);
 }
 
-/* B's upstream families: calls by outcome (summed over the lanes), calls in
- * flight (the counter --max-inflight is checked against), each circuit. */
+/* B's upstream families: attempts by replica and outcome, and calls never
+ * made under replica "none" (summed over the lanes); attempt durations by
+ * replica; calls in flight (what --max-inflight is held against); each
+ * circuit. */
 static int render_metrics(struct buffer *out, void *arg)
 {
 	struct upstream *up = arg;
-	const char *service = metrics_service();
 	int rc = buffer_append_str(out,
-		"# HELP echosvc_upstream_requests_total Calls from B to A, by how they ended.\n"
+		"# HELP echosvc_upstream_requests_total Attempts from B to A by replica and how they ended; calls never made under replica \"none\".\n"
 		"# TYPE echosvc_upstream_requests_total counter\n");
 
-	for (size_t o = 0; o < UPSTREAM_OUTCOME_COUNT; o++) {
-		uint64_t total = 0;
+	for (size_t r = 0; r <= up->replicas.count; r++) {
+		size_t row = r < up->replicas.count ? r : NO_REPLICA;
+		const char *name = r < up->replicas.count ? up->replicas.replica[r].url->base : "none";
+
+		for (size_t o = 0; o < UPSTREAM_OUTCOME_COUNT; o++) {
+			uint64_t total = 0;
+
+			for (size_t s = 0; s < up->slot_count; s++)
+				total += atomic_load_explicit(&up->counts[s].outcome[row][o],
+							      memory_order_relaxed);
+			rc |= buffer_printf(out,
+				"echosvc_upstream_requests_total{replica=\"%s\",outcome=\"%s\"} %llu\n",
+				name, outcome_names[o], (unsigned long long)total);
+		}
+	}
+	rc |= buffer_append_str(out,
+		"# HELP echosvc_upstream_request_duration_seconds Time of one attempt from B to A, by replica.\n"
+		"# TYPE echosvc_upstream_request_duration_seconds histogram\n");
+	for (size_t r = 0; r < up->replicas.count; r++) {
+		struct metrics_histogram_total total = {0};
+		char labels[CONFIG_URL_MAX + 16];
 
 		for (size_t s = 0; s < up->slot_count; s++)
-			total += atomic_load_explicit(&up->counts[s].outcome[o],
-						      memory_order_relaxed);
-		rc |= buffer_printf(out,
-			"echosvc_upstream_requests_total{service=\"%s\",outcome=\"%s\"} %llu\n",
-			service, outcome_names[o], (unsigned long long)total);
+			metrics_histogram_add(&total, &up->counts[s].duration[r]);
+		snprintf(labels, sizeof(labels), "replica=\"%s\"", up->replicas.replica[r].url->base);
+		rc |= metrics_histogram_render(out, "echosvc_upstream_request_duration_seconds",
+					       labels, &total);
 	}
 	rc |= buffer_printf(out,
 		"# HELP echosvc_upstream_inflight Calls to A in flight now.\n"
 		"# TYPE echosvc_upstream_inflight gauge\n"
-		"echosvc_upstream_inflight{service=\"%s\"} %u\n"
+		"echosvc_upstream_inflight %u\n"
 		"# HELP echosvc_circuit_open Whether a replica's circuit is open (1) or closed (0).\n"
 		"# TYPE echosvc_circuit_open gauge\n",
-		service, atomic_load_explicit(&up->inflight, memory_order_relaxed));
+		atomic_load_explicit(&up->inflight, memory_order_relaxed));
 	for (size_t i = 0; i < up->replicas.count; i++)
-		rc |= buffer_printf(out, "echosvc_circuit_open{service=\"%s\",replica=\"%s\"} %d\n",
-				    service, up->replicas.replica[i].url->base,
+		rc |= buffer_printf(out, "echosvc_circuit_open{replica=\"%s\"} %d\n",
+				    up->replicas.replica[i].url->base,
 				    upstream_replicas_open(&up->replicas, i) ? 1 : 0);
 	return rc;
 }

@@ -29,6 +29,9 @@ struct upstream_result {
 	size_t echo_len;
 	char *error;           /* otherwise: Get "URL": cause */
 	size_t error_len;
+	const char *replica;   /* the replica of the last attempt (borrowed for
+				* the process's life), NULL when none was made */
+	unsigned attempts;
 };
 
 /* What to ask A. Borrowed for the length of upstream_call(). */
@@ -36,6 +39,8 @@ struct upstream_request {
 	const char *msg;
 	size_t len;
 	const char *request_id;  /* sent as X-Request-Id */
+	const char *traceparent; /* sent as is; NULL: none */
+	const char *tracestate;  /* sent as is; NULL: none */
 };
 
 /* Called on the lane's loop thread when a call has ended, never from within

@@ -94,14 +94,14 @@ class Prometheus(TestCase):
         self.wait_value('up{job="echosvc"} == 1', 1)
         self.wait_value('count(up{job="echosvc"} == 1)', 2)
         # 37 direct calls plus the 23 that B made on behalf of its clients
-        self.wait_value('echosvc_requests_total{service="A",endpoint="/echo",code="200"}', 60)
-        self.wait_value('echosvc_requests_total{service="B",endpoint="/call-echo",code="200"}', 23)
-        self.wait_value('echosvc_requests_total{service="B",endpoint="/call-echo",code="400"}', 4)
+        self.wait_value('echosvc_requests_total{handler="/echo",code="200"}', 60)
+        self.wait_value('echosvc_requests_total{handler="/call-echo",code="200"}', 23)
+        self.wait_value('echosvc_requests_total{handler="/call-echo",code="400"}', 4)
         self.wait_value('echosvc_upstream_requests_total{outcome="ok"}', 23)
-        self.wait_value('echosvc_request_duration_seconds_count{service="A",endpoint="/echo"}', 60)
+        self.wait_value('echosvc_request_duration_seconds_count{handler="/echo"}', 60)
         # the scrapes themselves are counted too, by endpoint
-        self.wait_value('count(echosvc_requests_total{endpoint="/metrics"})', 2)
-        result = self.query('echosvc_requests_total{endpoint="/metrics"}')
+        self.wait_value('count(echosvc_requests_total{handler="/metrics"})', 2)
+        result = self.query('echosvc_requests_total{handler="/metrics"}')
         self.assertEqual(sorted(r["metric"]["service"] for r in result), ["A", "B"])
 
 

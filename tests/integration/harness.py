@@ -44,7 +44,12 @@ LOG_LINE = re.compile(
     r'^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d service=(?P<service>[AB]) '
     r'endpoint=(?P<endpoint>\S+|"(?:[^"\\]|\\.)*") status=(?P<status>ok|error)'
     r'(?: error="(?P<error>(?:[^"\\]|\\.)*)")? latency_ms=(?P<latency>\d+)'
-    r' code=(?P<code>\d+) request_id=(?P<request_id>[A-Za-z0-9._:-]+)$')
+    r' code=(?P<code>\d+) request_id=(?P<request_id>[A-Za-z0-9._:-]+)'
+    r' trace_id=(?P<trace_id>[0-9a-f]{32}) span_id=(?P<span_id>[0-9a-f]{16})'
+    r'(?: parent_id=(?P<parent_id>[0-9a-f]{16}))?'
+    r' method=(?P<method>\S+|"(?:[^"\\]|\\.)*") peer=(?P<peer>\S+) bytes=(?P<bytes>\d+)'
+    r'(?: replica=(?P<replica>\S+) attempts=(?P<attempts>\d+))?'
+    r'(?: fault=(?P<fault>\S+))?$')
 
 
 def free_port():
@@ -148,11 +153,30 @@ class Service:
             sys.stderr.write(line + "\n")
 
 
-def metric(port, name):
-    """The sum of the series of name (labels may be part of it) on /metrics."""
+_SERIES = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def metric_value(text, query):
+    """The sum of the series that match query in an exposition: a name, and
+    optionally some of its labels (name{k="v",...}); other labels may differ."""
+    m = re.match(r'^([^{]+)(?:\{(.*)\})?$', query)
+    name, want = m.group(1), dict(_LABEL.findall(m.group(2) or ""))
+    total = 0.0
+    for line in text.splitlines():
+        series = _SERIES.match(line)
+        if series is None or series.group(1) != name:
+            continue
+        labels = dict(_LABEL.findall(series.group(2) or ""))
+        if all(labels.get(k) == v for k, v in want.items()):
+            total += float(series.group(3))
+    return int(total) if total.is_integer() else total
+
+
+def metric(port, query):
+    """metric_value() of query on the service's /metrics."""
     _, _, body = request(port, "/metrics")
-    pattern = rb"^" + re.escape(name.encode()) + rb"(?:\{[^}]*\})? (\d+)$"
-    return sum(int(m.group(1)) for m in re.finditer(pattern, body, re.M))
+    return metric_value(body.decode(), query)
 
 
 def peak_rss_kib(pid):

@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -11,7 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import TestCase, main, request  # noqa: E402
+from harness import TestCase, main, metric_value, request  # noqa: E402
 
 
 def scrape(port):
@@ -22,11 +23,8 @@ def scrape(port):
 
 
 def value(text, name, labels):
-    want = "%s{%s}" % (name, ",".join('%s="%s"' % kv for kv in labels.items()))
-    for line in text.splitlines():
-        if line.startswith(want + " "):
-            return float(line.split()[-1])
-    return None
+    """The sum of name's series whose labels include labels."""
+    return metric_value(text, "%s{%s}" % (name, ",".join('%s="%s"' % kv for kv in labels.items())))
 
 
 class Metrics(TestCase):
@@ -48,17 +46,32 @@ class Metrics(TestCase):
         request(b_ok.port, "/call-echo")           # 400
         request(b_ok.port, "/nope")                # 404
         request(b_ok.port, "/health", method="POST")  # 405
+        request(b_ok.port, "/call-echo?msg=h", method="HEAD")
         text = scrape(b_ok.port)
-        self.assertEqual(value(text, "echosvc_upstream_requests_total", {"service": "B", "outcome": "ok"}), 3)
-        self.assertEqual(value(text, "echosvc_requests_total", {"service": "B", "endpoint": "/call-echo", "code": "200"}), 3)
-        self.assertEqual(value(text, "echosvc_requests_total", {"service": "B", "endpoint": "/call-echo", "code": "400"}), 1)
-        self.assertEqual(value(text, "echosvc_requests_total", {"service": "B", "endpoint": "other", "code": "404"}), 1)
-        self.assertEqual(value(text, "echosvc_requests_total", {"service": "B", "endpoint": "/health", "code": "405"}), 1)
-        self.assertEqual(value(text, "echosvc_request_duration_seconds_count", {"service": "B", "endpoint": "/call-echo"}), 4)
-        self.assertEqual(value(text, "echosvc_request_duration_seconds_bucket", {"service": "B", "endpoint": "/call-echo", "le": "+Inf"}), 4)
-        self.assertEqual(value(text, "echosvc_upstream_inflight", {"service": "B"}), 0)
-        self.assertEqual(value(text, "echosvc_build_info", {"service": "B", "version": re.search(r'version="([^"]+)"', text).group(1)}), 1)
-        self.assertIsNotNone(re.search(r"^process_start_time_seconds\{service=\"B\"\} \d+\.\d+$", text, re.M))
+        # no service or endpoint label: Kubernetes' target labels have those names
+        self.assertNotRegex(text, r'[{,](service|endpoint)="')
+        self.assertEqual(value(text, "echosvc_upstream_requests_total", {"replica": a.base, "outcome": "ok"}), 4)
+        self.assertEqual(value(text, "echosvc_upstream_request_duration_seconds_count", {"replica": a.base}), 4)
+        self.assertEqual(value(text, "echosvc_requests_total", {"handler": "/call-echo", "method": "GET", "code": "200"}), 3)
+        self.assertEqual(value(text, "echosvc_requests_total", {"handler": "/call-echo", "method": "HEAD", "code": "200"}), 1)
+        self.assertEqual(value(text, "echosvc_requests_total", {"handler": "/call-echo", "method": "GET", "code": "400"}), 1)
+        self.assertEqual(value(text, "echosvc_requests_total", {"handler": "other", "method": "GET", "code": "404"}), 1)
+        self.assertEqual(value(text, "echosvc_requests_total", {"handler": "/health", "method": "other", "code": "405"}), 1)
+        self.assertEqual(value(text, "echosvc_request_duration_seconds_count", {"handler": "/call-echo"}), 5)
+        self.assertEqual(value(text, "echosvc_request_duration_seconds_bucket", {"handler": "/call-echo", "le": "+Inf"}), 5)
+        self.assertEqual(value(text, "echosvc_upstream_inflight", {}), 0)
+        self.assertEqual(value(text, "echosvc_build_info", {"version": re.search(r'version="([^"]+)"', text).group(1)}), 1)
+        self.assertEqual(value(text, "echosvc_faults_injected_total", {}), 0)
+        # the process metrics of every client library, read from /proc like them
+        with open("/proc/%d/status" % b_ok.proc.pid) as f:
+            rss = int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1)) * 1024
+        self.assertLess(abs(value(text, "process_resident_memory_bytes", {}) - rss), 4 * 1024 * 1024)
+        self.assertGreater(value(text, "process_virtual_memory_bytes", {}), rss)
+        fds = len(os.listdir("/proc/%d/fd" % b_ok.proc.pid))
+        self.assertLessEqual(abs(value(text, "process_open_fds", {}) - fds), 2)
+        self.assertEqual(value(text, "process_max_fds", {}), resource.prlimit(b_ok.proc.pid, resource.RLIMIT_NOFILE)[0])
+        self.assertGreaterEqual(value(text, "process_cpu_seconds_total", {}), 0)
+        self.assertLess(abs(value(text, "process_start_time_seconds", {}) - time.time()), 120)
         self.promtool(text)
 
         b_bad = self.start("serve-b", "--service-a", "%s,%s" % (hang.base, bad.base),
@@ -69,9 +82,9 @@ class Metrics(TestCase):
         request(b_bad.port, "/call-echo?msg=c")    # both open
         text = scrape(b_bad.port)
         for outcome, n in (("timeout", 1), ("bad_response", 1), ("circuit_open", 1)):
-            self.assertEqual(value(text, "echosvc_upstream_requests_total", {"service": "B", "outcome": outcome}), n, outcome)
+            self.assertEqual(value(text, "echosvc_upstream_requests_total", {"outcome": outcome}), n, outcome)
         for f in (hang, bad):
-            self.assertEqual(value(text, "echosvc_circuit_open", {"service": "B", "replica": f.base}), 1)
+            self.assertEqual(value(text, "echosvc_circuit_open", {"replica": f.base}), 1)
         self.promtool(text)
 
         a2 = self.start("serve-a")
@@ -83,7 +96,7 @@ class Metrics(TestCase):
                                  kwargs={"timeout": 20})
             t.start()
             deadline = time.monotonic() + 10
-            while value(scrape(b_over.port), "echosvc_upstream_inflight", {"service": "B"}) < 1:
+            while value(scrape(b_over.port), "echosvc_upstream_inflight", {}) < 1:
                 self.assertLess(time.monotonic(), deadline)
             self.assertEqual(request(b_over.port, "/call-echo?msg=x")[0], 503)
             request(b_over.port, "/call-echo?msg=y")
@@ -93,13 +106,14 @@ class Metrics(TestCase):
         a2.stop()
         request(b_over.port, "/call-echo?msg=dead")  # refused
         text = scrape(b_over.port)
-        self.assertEqual(value(text, "echosvc_upstream_requests_total", {"service": "B", "outcome": "overloaded"}), 2)
-        self.assertEqual(value(text, "echosvc_upstream_requests_total", {"service": "B", "outcome": "refused"}), 1)
-        self.assertEqual(value(text, "echosvc_requests_total", {"service": "B", "endpoint": "/call-echo", "code": "503"}), 3)
+        self.assertEqual(value(text, "echosvc_upstream_requests_total", {"replica": "none", "outcome": "overloaded"}), 2)
+        # a dead A: two attempts refused (--retries 1)
+        self.assertEqual(value(text, "echosvc_upstream_requests_total", {"replica": a2.base, "outcome": "refused"}), 2)
+        self.assertEqual(value(text, "echosvc_requests_total", {"handler": "/call-echo", "code": "503"}), 3)
         self.promtool(text)
 
         text = scrape(a.port)
-        self.assertEqual(value(text, "echosvc_requests_total", {"service": "A", "endpoint": "/echo", "code": "200"}), 3)
+        self.assertEqual(value(text, "echosvc_requests_total", {"handler": "/echo", "method": "GET", "code": "200"}), 4)  # B calls A with GET for HEAD too
         self.promtool(text)
 
     def test_counters_exact_under_concurrency(self):
@@ -108,9 +122,9 @@ class Metrics(TestCase):
             statuses = list(pool.map(lambda i: request(a.port, "/echo?msg=%d" % i)[0], range(5000)))
         self.assertEqual(statuses, [200] * 5000)
         text = scrape(a.port)
-        self.assertEqual(value(text, "echosvc_requests_total", {"service": "A", "endpoint": "/echo", "code": "200"}), 5000)
-        self.assertEqual(value(text, "echosvc_request_duration_seconds_count", {"service": "A", "endpoint": "/echo"}), 5000)
-        self.assertEqual(value(text, "echosvc_connections_accepted_total", {"service": "A"}), 5001)
+        self.assertEqual(value(text, "echosvc_requests_total", {"handler": "/echo", "code": "200"}), 5000)
+        self.assertEqual(value(text, "echosvc_request_duration_seconds_count", {"handler": "/echo"}), 5000)
+        self.assertEqual(value(text, "echosvc_connections_accepted_total", {}), 5001)
 
 
 class JsonLogs(TestCase):

@@ -55,7 +55,8 @@ class Resilience(TestCase):
         b, fake, elapsed = self.fail_case("reset", 503, "connection reset")
         report("reset: 503 after %d attempts in %.1f ms", len(fake.requests), elapsed * 1000)
         self.assertEqual(len(fake.requests), 2)  # one retry (--retries 1)
-        self.assertEqual(metric(b.port, 'echosvc_upstream_requests_total{service="B",outcome="refused"}'), 1)
+        # counted per attempt, by replica
+        self.assertEqual(metric(b.port, 'echosvc_upstream_requests_total{replica="%s",outcome="refused"}' % fake.base), 2)
 
     def test_hang_is_504_within_timeout(self):
         _, fake, elapsed = self.fail_case("never", 504, "timeout after 1000 ms")
@@ -122,7 +123,7 @@ class Resilience(TestCase):
             results = list(pool.map(lambda i: request(b.port, "/call-echo?msg=r%d" % i),
                                     range(300)))
         self.assertEqual([r[0] for r in results], [200] * 300)
-        served = [metric(replicas[i].port, 'echosvc_requests_total{service="A",endpoint="/echo",code="200"}')
+        served = [metric(replicas[i].port, 'echosvc_requests_total{handler="/echo",code="200"}')
                   for i in (0, 2)]
         self.assertEqual(sum(served), 300)
         for n in served:
@@ -134,7 +135,7 @@ class Resilience(TestCase):
         b = self.start("serve-b", "--service-a", ",".join(r.base for r in replicas))
         for i in range(30):
             self.assertEqual(request(b.port, "/call-echo?msg=%d" % i)[0], 200)
-        self.assertEqual([metric(r.port, 'echosvc_requests_total{service="A",endpoint="/echo",code="200"}')
+        self.assertEqual([metric(r.port, 'echosvc_requests_total{handler="/echo",code="200"}')
                           for r in replicas], [10, 10, 10])
 
     def test_breaker_opens_fails_fast_and_recovers(self):
@@ -157,7 +158,7 @@ class Resilience(TestCase):
         self.assertLess(statistics.median(times), 0.020)
         report("circuit open: answers in median %.2f ms, max %.2f ms",
                statistics.median(times) * 1000, max(times) * 1000)
-        self.assertEqual(metric(b.port, 'echosvc_circuit_open{service="B",replica="http://127.0.0.1:%d"}' % port), 1)
+        self.assertEqual(metric(b.port, 'echosvc_circuit_open{replica="http://127.0.0.1:%d"}' % port), 1)
         self.start("serve-a", listen="127.0.0.1:%d" % port)
         back = time.monotonic()
         while True:
@@ -168,7 +169,7 @@ class Resilience(TestCase):
             time.sleep(0.02)
         report("A back: first 200 after %.0f ms (--breaker-open-ms 1000)",
                (time.monotonic() - back) * 1000)
-        self.assertEqual(metric(b.port, 'echosvc_circuit_open{service="B",replica="http://127.0.0.1:%d"}' % port), 0)
+        self.assertEqual(metric(b.port, 'echosvc_circuit_open{replica="http://127.0.0.1:%d"}' % port), 0)
 
     def test_max_inflight_sheds_load_at_once(self):
         a = self.start("serve-a")
@@ -205,7 +206,7 @@ class Resilience(TestCase):
             self.assertIn("too many calls in flight", json.loads(body)["error"])
             self.assertLess(elapsed, 5)
         self.assertEqual(sorted(r[0] for r in results), [200] * 50 + [503] * 150)
-        self.assertEqual(metric(b.port, 'echosvc_upstream_requests_total{service="B",outcome="overloaded"}'), 150)
+        self.assertEqual(metric(b.port, 'echosvc_upstream_requests_total{replica="none",outcome="overloaded"}'), 150)
         b.wait_log(r'error="Get \\"http://127\.0\.0\.1:\d+/echo\?msg=\d+\\": too many calls in flight"')
 
     def test_slow_clients_do_not_starve_either_role(self):

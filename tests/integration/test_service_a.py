@@ -33,7 +33,9 @@ class ServiceA(TestCase):
         self.assertEqual((status, body), (200, b'{"echo":"test"}\n'))
         line = self.a.wait_log(r"endpoint=/echo ")
         self.assertRegex(line, r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d service=A endpoint=/echo "
-                               r"status=ok latency_ms=\d+ code=200 request_id=[0-9a-f]{32}$")
+                               r"status=ok latency_ms=\d+ code=200 request_id=[0-9a-f]{32} "
+                               r"trace_id=[0-9a-f]{32} span_id=[0-9a-f]{16} method=GET "
+                               r"peer=127\.0\.0\.1:\d+ bytes=\d+$")
         self.assertIn("request_id=" + headers["x-request-id"], line)
 
     def test_head_like_get_without_body(self):
@@ -149,7 +151,7 @@ class ServiceA(TestCase):
     def test_request_id_kept_or_replaced(self):
         _, headers, _ = self.get("/health", headers={"X-Request-Id": "client-id_1.2:3"})
         self.assertEqual(headers["x-request-id"], "client-id_1.2:3")
-        self.a.wait_log(r"request_id=client-id_1\.2:3$")
+        self.a.wait_log(r"request_id=client-id_1\.2:3 ")
         for bad in ("x" * 129, "has space", "semi;colon", "q\"uote"):
             _, headers, _ = self.get("/health", headers={"X-Request-Id": bad})
             self.assertRegex(headers["x-request-id"], r"^[0-9a-f]{32}$", bad)
@@ -180,7 +182,7 @@ class ServiceA(TestCase):
         hung = [d[-40:] for d, eof in results if eof is None]
         self.assertEqual(hung, [])
         a.wait_log(r"endpoint=/echo status=ok", count=400)
-        self.assertEqual(metric(a.port, 'echosvc_requests_total{service="A",endpoint="/echo",code="200"}'),
+        self.assertEqual(metric(a.port, 'echosvc_requests_total{handler="/echo",code="200"}'),
                          400)
 
     def test_request_framing_is_strict(self):

@@ -8,13 +8,12 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import TIME_SCALE, TestCase, compact, main, request  # noqa: E402
+from harness import TIME_SCALE, TestCase, compact, main, metric_value, request  # noqa: E402
 
 
 def in_progress(svc):
     _, _, body = request(svc.port, "/metrics")
-    m = re.search(rb"^echosvc_requests_in_progress\{[^}]*\} (\d+)$", body, re.M)
-    return int(m.group(1)) - 1  # the scrape itself is in progress
+    return metric_value(body.decode(), "echosvc_requests_in_progress") - 1  # the scrape itself
 
 
 def wait_in_progress(svc, n, timeout=10):

@@ -1,0 +1,90 @@
+/* server_private.h - what server.c (the daemon on its loop) and server_reply.c (one request's answer) share. */
+#ifndef ECHOSVC_SERVER_PRIVATE_H
+#define ECHOSVC_SERVER_PRIVATE_H
+
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fault.h"
+#include "head_timer.h"
+#include "loop.h"
+#include "metrics.h"
+#include "request_head.h"
+#include "server.h"
+#include "trace.h"
+
+/*
+ * The daemon runs in libmicrohttpd's external-event mode: no thread of its
+ * own; its epoll fd sits in the loop's set, MHD_run() runs when that fd is
+ * ready, after a request was resumed, and when MHD's own timeout (idle
+ * connections) comes due. Everything here runs on the loop's thread; the
+ * stats are atomics only so that other threads may read them (the drain,
+ * /metrics on another loop).
+ */
+struct server {
+	struct MHD_Daemon *daemon;
+	struct loop *loop;
+	struct loop_io mhd_io;     /* MHD's epoll fd */
+	struct loop_timer mhd_timer;
+	int listen_fd;             /* -1 once quiesced */
+	const struct config *config;
+	const struct server_route *routes;
+	size_t route_count;
+	void *role_state;
+	bool draining;             /* answers say Connection: close */
+	bool abandoned;            /* delays are no longer injected */
+	bool resumed;              /* a request was resumed this turn */
+	bool faults;               /* fault injection is configured */
+	struct fault_dice dice;
+	struct server_request *delayed; /* requests waiting out an injected delay */
+	struct server_stats *stats;
+	const struct server_options *options; /* borrowed */
+	_Atomic bool *stopping;        /* the process's, or NULL */
+	struct head_timer *head_timer; /* --header-timeout-ms */
+};
+
+/* Per-request state: MHD's req_cls, created in uri_started() and freed in
+ * request_completed() only. */
+struct server_request {
+	struct server *server;
+	struct MHD_Connection *connection;
+	const struct server_route *route;     /* NULL: not found */
+	const char *path;                     /* MHD's decoded path, borrowed */
+	const char *method;                   /* as the client sent it, MHD's */
+	enum metrics_method method_label;
+	uint64_t start_ns;
+	bool started;                         /* the handler saw the headers */
+	bool answered;
+	bool parked;                          /* the handler waits for server_resume() */
+	bool close;                           /* the answer says Connection: close */
+	bool cr_in_target;                    /* a bare CR in the request line */
+	bool suspended;                       /* MHD_suspend_connection() is in force */
+	bool fault_decided;
+	bool fault_delay;                     /* this request was delayed */
+	bool fault_error;                     /* and/or answered with an injected error */
+	unsigned final_calls;                 /* calls with the whole request in */
+	struct head_watch *watch;             /* the connection's, borrowed */
+	struct loop_timer fault_timer;        /* the injected delay */
+	struct server_request *delayed_prev, *delayed_next;
+	const char *replica;                  /* B: the A that answered, or NULL */
+	unsigned attempts;
+	void *data;
+	void (*free_data)(void *);
+	struct trace trace;
+	char request_id[REQUEST_HEAD_ID_MAX + 1];
+	size_t query_len;
+	char query[];                         /* raw query, decoded in place by server_msg */
+};
+
+/* Answers status with {"error":message} and an Allow header. */
+void server_reply_error_allow(struct server_request *req, unsigned status, const char *message,
+			      const char *allow);
+
+/* CLOCK_MONOTONIC in nanoseconds: request latencies. */
+uint64_t server_now_ns(void);
+
+/* Writes a socket address as HOST:PORT ([V6]:PORT), or "-" when unknown. */
+void server_format_peer(const struct sockaddr *addr, char *dst, size_t dst_size);
+
+#endif

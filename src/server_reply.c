@@ -1,0 +1,283 @@
+/* server_reply.c - one request as a handler sees it: its input, its answer, its log line. */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "buffer.h"
+#include "json.h"
+#include "log.h"
+#include "metrics.h"
+#include "query.h"
+#include "server_private.h"
+
+uint64_t server_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void server_format_peer(const struct sockaddr *addr, char *dst, size_t dst_size)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (addr != NULL && addr->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)addr;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(dst, dst_size, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+	} else if (addr != NULL && addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)addr;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(dst, dst_size, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+	} else {
+		snprintf(dst, dst_size, "-");
+	}
+}
+
+/*
+ * Whether the client has sent its FIN (an HTTP/1.1 half-close after the
+ * request). libmicrohttpd 0.9.75 takes a short read for "nothing more to
+ * read" under edge-triggered epoll; when the request and the FIN came
+ * together it never reads the end of the stream, and would hold the
+ * connection open until the idle timeout after answering. An answer with
+ * Connection: close makes it close the connection once the answer is sent.
+ */
+static bool client_half_closed(const struct server_request *req)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(req->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+	char byte;
+
+	return info != NULL &&
+	       recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+static const char *fault_field(const struct server_request *req)
+{
+	if (req->fault_delay && req->fault_error)
+		return "delay,error";
+	if (req->fault_delay)
+		return "delay";
+	return req->fault_error ? "error" : NULL;
+}
+
+/* The access log line and the counts of one answer. */
+static void request_account(struct server_request *req, unsigned status, size_t body_len,
+			    const char *error, size_t error_len)
+{
+	const struct server *srv = req->server;
+	const union MHD_ConnectionInfo *client =
+		MHD_get_connection_info(req->connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	uint64_t elapsed = server_now_ns() - req->start_ns;
+	const char *endpoint = req->route != NULL ? req->route->path : req->path;
+	char peer[INET6_ADDRSTRLEN + 16];
+	struct log_request entry = {
+		.endpoint = endpoint,
+		.endpoint_len = strlen(endpoint),
+		.ok = status < 400,
+		.error = error,
+		.error_len = error_len,
+		.latency_ms = (unsigned long)(elapsed / 1000000u),
+		.code = status,
+		.request_id = req->request_id,
+		.trace_id = req->trace.trace_id,
+		.span_id = req->trace.span_id,
+		.parent_id = req->trace.parent_id,
+		.method = req->method,
+		.peer = peer,
+		.bytes = req->method_label == METRICS_HEAD ? 0 : body_len,
+		.replica = req->replica,
+		.attempts = req->attempts,
+		.fault = fault_field(req),
+	};
+
+	server_format_peer(client != NULL ? client->client_addr : NULL, peer, sizeof(peer));
+	metrics_request_observe(req->route != NULL ? (size_t)(req->route - srv->routes) + 1 : 0,
+				req->method_label, status, elapsed);
+	log_request(&entry);
+}
+
+static void reply_content(struct server_request *req, unsigned status, const char *content_type,
+			  const char *body, size_t len, const char *error, size_t error_len,
+			  const char *allow)
+{
+	struct server *srv = req->server;
+	struct MHD_Response *response;
+
+	req->answered = true;
+	response = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (response == NULL)
+		return; /* out of memory: MHD closes the connection */
+	MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+	MHD_add_response_header(response, "X-Request-Id", req->request_id);
+	if (allow != NULL)
+		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, allow);
+	if (srv->draining || req->close || client_half_closed(req))
+		MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
+	MHD_queue_response(req->connection, status, response);
+	MHD_destroy_response(response);
+	request_account(req, status, len, error, error_len);
+}
+
+void server_reply(struct server_request *req, unsigned status, const char *body, size_t len,
+		  const char *error, size_t error_len)
+{
+	reply_content(req, status, "application/json", body, len, error, error_len, NULL);
+}
+
+void server_reply_text(struct server_request *req, const char *content_type, const char *body,
+		       size_t len)
+{
+	reply_content(req, 200, content_type, body, len, NULL, 0, NULL);
+}
+
+void server_reply_error_allow(struct server_request *req, unsigned status, const char *message,
+			      const char *allow)
+{
+	char body[512];
+	struct buffer out;
+	size_t len = strlen(message);
+
+	/* Error texts are short: a buffer on the stack, no allocation. */
+	buffer_init_fixed(&out, body, sizeof(body));
+	if (json_append_error(&out, message, len) < 0) {
+		out.len = 0;
+		buffer_append_str(&out, "{\"error\":\"internal error\"}\n");
+	}
+	reply_content(req, status, "application/json", out.data, out.len, message, len, allow);
+}
+
+void server_reply_error(struct server_request *req, unsigned status, const char *message)
+{
+	server_reply_error_allow(req, status, message, NULL);
+}
+
+int server_msg(struct server_request *req, const char **msg, size_t *len)
+{
+	size_t limit = req->server->config->max_msg_bytes;
+	char *value, message[96];
+	size_t value_len;
+
+	if (!query_find_msg(req->query, req->query_len, &value, &value_len)) {
+		server_reply_error(req, 400, "missing query parameter: msg");
+		return -1;
+	}
+	if (value_len > limit) {
+		snprintf(message, sizeof(message), "msg is longer than %zu bytes (--max-msg-bytes)",
+			 limit);
+		server_reply_error(req, 414, message);
+		return -1;
+	}
+	if (memchr(value, '\0', value_len) != NULL) {
+		server_reply_error(req, 400, "msg contains a NUL byte (%00), which is not accepted");
+		return -1;
+	}
+	*msg = value;
+	*len = value_len;
+	return 0;
+}
+
+/*
+ * libmicrohttpd 0.9.75 does not update a suspended connection's event state,
+ * and on resume reads the socket with the state it had while the headers
+ * came in: when the client has half-closed after its request (a FIN, which
+ * HTTP/1.1 allows), that read finds the end of the stream and MHD closes the
+ * connection without the answer. So a request the handler parks during its
+ * first call with the whole request in is not suspended yet: MHD keeps it
+ * ready, brings its state up to date (nothing more to read) and calls the
+ * handler again in the same loop turn; the access handler suspends it then,
+ * unless the answer came first.
+ */
+void server_suspend(struct server_request *req)
+{
+	req->parked = true;
+}
+
+void server_resume(struct server_request *req)
+{
+	req->parked = false;
+	if (req->suspended) {
+		req->suspended = false;
+		MHD_resume_connection(req->connection);
+	}
+	/* MHD takes it back in its next run: make that run this turn */
+	req->server->resumed = true;
+}
+
+const char *server_request_id(const struct server_request *req)
+{
+	return req->request_id;
+}
+
+const struct trace *server_trace(const struct server_request *req)
+{
+	return &req->trace;
+}
+
+const char *server_header(const struct server_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, name);
+}
+
+void server_note_upstream(struct server_request *req, const char *replica, unsigned attempts)
+{
+	req->replica = replica;
+	req->attempts = attempts;
+}
+
+void server_set_data(struct server_request *req, void *data, void (*free_data)(void *))
+{
+	req->data = data;
+	req->free_data = free_data;
+}
+
+void *server_data(const struct server_request *req)
+{
+	return req->data;
+}
+
+void *server_role_state(const struct server_request *req)
+{
+	return req->server->role_state;
+}
+
+void server_handle_health(struct server_request *req)
+{
+	static const char body[] = "{\"status\":\"ok\"}\n";
+
+	server_reply(req, 200, body, sizeof(body) - 1, NULL, 0);
+}
+
+void server_handle_readyz(struct server_request *req)
+{
+	static const char ready[] = "{\"status\":\"ready\"}\n";
+	static const char draining[] = "{\"status\":\"draining\"}\n";
+
+	const struct server *srv = req->server;
+
+	if (srv->draining || (srv->stopping != NULL && atomic_load(srv->stopping)))
+		server_reply(req, 503, draining, sizeof(draining) - 1, "draining", 8);
+	else
+		server_reply(req, 200, ready, sizeof(ready) - 1, NULL, 0);
+}
+
+void server_handle_metrics(struct server_request *req)
+{
+	struct buffer text;
+
+	buffer_init(&text, 1024 * 1024);
+	if (metrics_render(&text) < 0)
+		server_reply_error(req, 500, "metrics could not be rendered");
+	else
+		server_reply_text(req, "text/plain; version=0.0.4; charset=utf-8", text.data,
+				  text.len);
+	buffer_finish(&text);
+}
