@@ -147,6 +147,42 @@ static void test_bad_values(void **state)
 	USAGE("--threads", " 4", "serve-a", "--threads", " 4");
 	USAGE("--log-format", "xml", "serve-a", "--log-format", "xml");
 	USAGE("--drain-ms", "missing value", "serve-a", "--drain-ms");
+	USAGE("--fault-error-rate", "out of range", "serve-a", "--fault-error-rate", "1.5");
+	USAGE("--fault-error-rate", "not valid", "serve-a", "--fault-error-rate", "-0.1");
+	USAGE("--fault-error-rate", "not valid", "serve-a", "--fault-error-rate", "nan");
+	USAGE("--fault-error-rate", "not valid", "serve-a", "--fault-error-rate", "1e-3");
+	USAGE("--fault-error-rate", "not valid", "serve-a", "--fault-error-rate", "0.1.2");
+	USAGE("--fault-error-rate", "not valid", "serve-a", "--fault-error-rate", ".");
+	USAGE("--fault-delay-rate", "a fraction from 0 to 1", "serve-b", "--fault-delay-rate",
+	      "2");
+	USAGE("--fault-error-code", "from 400 to 599", "serve-a", "--fault-error-code", "200");
+	USAGE("--fault-error-code", "from 400 to 599", "serve-a", "--fault-error-code", "600");
+	USAGE("--fault-seed", "out of range", "serve-a", "--fault-seed", "4294967296");
+}
+
+static void test_fault_options(void **state)
+{
+	struct config cfg;
+	char error[CONFIG_ERROR_MAX];
+
+	assert_int_equal(PARSE(&cfg, error, "serve-a"), CONFIG_RUN);
+	assert_true(cfg.fault_error_rate == 0 && cfg.fault_delay_rate == 1);
+	assert_int_equal(cfg.fault_error_code, 500);
+	assert_int_equal(cfg.fault_delay_ms, 0);
+	assert_int_equal(cfg.fault_seed, 0);
+	setenv("ECHOSVC_FAULT_ERROR_RATE", "0.25", 1);
+	assert_int_equal(PARSE(&cfg, error, "serve-b", "--fault-delay-rate", ".5",
+			       "--fault-error-code", "503", "--fault-delay-ms", "200",
+			       "--fault-seed", "4294967295"),
+			 CONFIG_RUN);
+	unsetenv("ECHOSVC_FAULT_ERROR_RATE");
+	assert_true(cfg.fault_error_rate == 0.25 && cfg.fault_delay_rate == 0.5);
+	assert_int_equal(cfg.fault_error_code, 503);
+	assert_int_equal(cfg.fault_delay_ms, 200);
+	assert_int_equal(cfg.fault_seed, 4294967295u);
+	assert_int_equal(cfg.source[CONFIG_FAULT_ERROR_RATE], CONFIG_SOURCE_ENV);
+	assert_int_equal(PARSE(&cfg, error, "serve-a", "--fault-error-rate", "1"), CONFIG_RUN);
+	assert_true(cfg.fault_error_rate == 1);
 }
 
 static void test_bad_commands_and_flags(void **state)
@@ -231,6 +267,7 @@ int main(void)
 		cmocka_unit_test_setup(test_listen_forms, clear_env),
 		cmocka_unit_test_setup(test_bad_values, clear_env),
 		cmocka_unit_test_setup(test_bad_commands_and_flags, clear_env),
+		cmocka_unit_test_setup(test_fault_options, clear_env),
 		cmocka_unit_test_setup(test_help_version_check, clear_env),
 		cmocka_unit_test_setup(test_replicas, clear_env),
 		cmocka_unit_test_setup(test_check_config_output, clear_env),
