@@ -309,16 +309,24 @@ void log_request(const struct log_request *entry)
 	line_send(&line);
 }
 
-void log_event(const char *event, const char *key, const char *value)
+void log_event_pairs(const char *event, const char *const *pairs, size_t count)
 {
 	struct line line;
 
 	line_begin(&line);
 	line_field(&line, "event", event, strlen(event), false, 64);
-	if (key != NULL)
-		line_field(&line, key, value, strlen(value), false, FIELD_MAX);
+	for (size_t i = 0; i < count; i++)
+		line_field(&line, pairs[2 * i], pairs[2 * i + 1], strlen(pairs[2 * i + 1]), false,
+			   FIELD_MAX);
 	line_finish(&line);
 	line_send_now(&line);
+}
+
+void log_event(const char *event, const char *key, const char *value)
+{
+	const char *pair[2] = {key, value};
+
+	log_event_pairs(event, pair, key != NULL ? 1 : 0);
 }
 
 void log_failure(const char *message)

@@ -54,6 +54,10 @@ void log_request(const struct log_request *entry);
 /* Writes "event=EVENT [key=value]". key may be NULL. Thread-safe. */
 void log_event(const char *event, const char *key, const char *value);
 
+/* Writes "event=EVENT key=value …" with count key/value pairs
+ * (pairs[2i] is a key, pairs[2i+1] its value). Thread-safe. */
+void log_event_pairs(const char *event, const char *const *pairs, size_t count);
+
 /* Writes "event=error error=\"message\"": a failure the process reports
  * before it exits. Thread-safe. */
 void log_failure(const char *message);

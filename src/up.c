@@ -210,7 +210,15 @@ int up_run(const struct config *cfg)
 	}
 	if (children[0].pid > 0 && children[1].pid > 0)
 		started = wait_started(signal_fd, children, 2, reason, sizeof(reason));
-	if (started == 0) {
+	if (started == 0 && cfg->log_format == CONFIG_LOG_JSON) {
+		/* a JSON log has no room for a banner: the same facts as one line */
+		char url_a[CONFIG_HOST_MAX + 32], url_b[CONFIG_HOST_MAX + 32];
+		const char *pairs[] = {"a", url_a, "b", url_b};
+
+		snprintf(url_a, sizeof(url_a), "http://%s", listen_a);
+		snprintf(url_b, sizeof(url_b), "http://%s", listen_b);
+		log_event_pairs("up", pairs, 2);
+	} else if (started == 0) {
 		printf("echosvc up: service A on http://%s, service B on http://%s\n"
 		       "try:   curl \"http://%s/call-echo?msg=hello\"\n"
 		       "stop A (kill %d) and B answers 503; Ctrl+C stops both.\n",

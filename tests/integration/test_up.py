@@ -81,12 +81,17 @@ class Up(TestCase):
                         "127.0.0.1:%d" % pb, "--log-format", "json", listen=None, wait=False)
         up.wait_log(r'"service":"B","event":"listening"')
         up.wait_log(r'"service":"A","event":"listening"')
+        line = up.wait_log(r'"service":"up","event":"up"')
+        self.assertEqual((json.loads(line)["a"], json.loads(line)["b"]),
+                         ("http://127.0.0.1:%d" % pa, "http://127.0.0.1:%d" % pb))
         up.send(signal.SIGTERM)
         self.assertEqual(up.proc.wait(15), 0)
-        exited = [l for l in up.log_lines() if '"service":"up"' in l]
-        self.assertEqual(len(exited), 2)
-        for line in exited:
-            self.assertEqual(json.loads(line)["status"], "0")
+        self.assertEqual(up.proc.stdout.read(), b"")  # no text banner in a JSON log
+        exited = [json.loads(l) for l in up.log_lines() if '"service":"up"' in l]
+        self.assertEqual([d["event"] for d in exited][0], "up")
+        self.assertEqual(sorted(d["event"] for d in exited[1:]), ["exited_a", "exited_b"])
+        for doc in exited[1:]:
+            self.assertEqual(doc["status"], "0")
 
     def test_up_usage(self):
         r = subprocess.run([BIN, "up", "--listen-a", "127.0.0.1:0"],
