@@ -6,7 +6,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import TestCase, main, request  # noqa: E402
+from harness import LOG_LINE, TestCase, main, request  # noqa: E402
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
@@ -26,7 +26,7 @@ class TraceContext(TestCase):
         status, _, _ = request(b.port, "/call-echo?msg=t",
                                headers={"traceparent": VALID, "tracestate": "congo=t61rcWkgMzE"})
         self.assertEqual(status, 200)
-        b_line = b.request_lines("/call-echo")[0]
+        b_line = LOG_LINE.match(b.wait_log(r"endpoint=/call-echo "))
         a.wait_log(r"endpoint=/echo ")
         a_line = a.request_lines("/echo")[0]
         self.assertEqual(b_line.group("trace_id"), TRACE_ID)
@@ -61,7 +61,7 @@ class TraceContext(TestCase):
             raw = fake.requests[i]
             sent = header(raw, "traceparent")
             self.assertRegex(sent, r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$", i)
-            line = b.request_lines("/call-echo")[i]
+            line = LOG_LINE.match(b.wait_log(r"endpoint=/call-echo ", count=i + 1))
             self.assertEqual(sent, "00-%s-%s-%s" % (line.group("trace_id"), line.group("span_id"),
                                                     parent[-2:] if kept else "01"), i)
             self.assertEqual(line.group("trace_id") == TRACE_ID, kept, i)
@@ -72,6 +72,7 @@ class TraceContext(TestCase):
         a = self.start("serve-a")
         request(a.port, "/echo?msg=x", headers={"traceparent": VALID})
         request(a.port, "/echo?msg=y")
+        a.wait_log(r"endpoint=/echo ", count=2)
         lines = a.request_lines("/echo")
         self.assertEqual((lines[0].group("trace_id"), lines[0].group("parent_id")), (TRACE_ID, PARENT))
         self.assertNotEqual(lines[1].group("trace_id"), TRACE_ID)
@@ -94,6 +95,7 @@ class AccessLog(TestCase):
         body = data.split(b"\r\n\r\n", 1)[1]
         request(a.port, "/echo?msg=hello", method="HEAD")
         request(a.port, "/echo?msg=hello", method="DELETE")
+        a.wait_log(r"endpoint=/echo ", count=3)
         lines = a.request_lines()
         self.assertEqual((lines[0].group("method"), lines[0].group("peer"), int(lines[0].group("bytes"))),
                          ("GET", peer, len(body)))
@@ -111,6 +113,7 @@ class AccessLog(TestCase):
             for i in range(4):
                 self.assertEqual(request(b.port, "/call-echo?msg=%d" % i)[0], 200)
             request(b.port, "/call-echo")  # 400: no call, no replica
+            b.wait_log(r"endpoint=/call-echo ", count=5)
         finally:
             dead.close()
         lines = b.request_lines("/call-echo")
