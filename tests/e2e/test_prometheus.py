@@ -11,6 +11,26 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from harness import TestCase, free_port, main, request  # noqa: E402
+from test_faults import fault_plan  # noqa: E402
+
+CALLS = 80          # client calls to the faulty pair
+FAILURES = 3        # B's --breaker-failures
+
+
+def faulty_pair_outcome():
+    """What B answers for each of CALLS sequential calls when A injects errors
+    (rate 0.3, seed 7, one loop) and B's breaker opens after FAILURES failures
+    in a row and stays open: A draws only for the calls it receives."""
+    plan = iter([error for _, error in fault_plan(7, CALLS, error_rate=0.3)])
+    answers, run = [], 0
+    for _ in range(CALLS):
+        if run >= FAILURES:
+            answers.append(503)
+            continue
+        error = next(plan)
+        run = run + 1 if error else 0
+        answers.append(502 if error else 200)
+    return answers
 
 
 class Prometheus(TestCase):
@@ -62,6 +82,15 @@ class Prometheus(TestCase):
             self.assertEqual(request(b.port, "/call-echo?msg=%d" % i)[0], 200)
         for _ in range(4):
             self.assertEqual(request(b.port, "/call-echo")[0], 400)
+        # a faulty A behind a B with a breaker: the client sees what the seed decides
+        a2 = self.start("serve-a", "--threads", "1", "--fault-error-rate", "0.3",
+                        "--fault-seed", "7")
+        b2 = self.start("serve-b", "--service-a", a2.base, "--breaker-failures", str(FAILURES),
+                        "--breaker-open-ms", "600000")
+        want = faulty_pair_outcome()
+        got = [request(b2.port, "/call-echo?msg=f%d" % i)[0] for i in range(CALLS)]
+        self.assertEqual(got, want)
+        self.assertIn(503, want)  # the breaker did open within the loop
 
         config = os.path.join(self.data.name, "prometheus.yml")
         with open(config, "w") as f:
@@ -69,7 +98,11 @@ class Prometheus(TestCase):
                     "scrape_configs:\n"
                     "  - job_name: echosvc\n"
                     "    static_configs:\n"
-                    "      - targets: ['127.0.0.1:%d', '127.0.0.1:%d']\n" % (a.port, b.port))
+                    "      - targets: ['127.0.0.1:%d', '127.0.0.1:%d']\n"
+                    "  - job_name: faults\n"
+                    "    static_configs:\n"
+                    "      - targets: ['127.0.0.1:%d', '127.0.0.1:%d']\n"
+                    % (a.port, b.port, a2.port, b2.port))
         self.prom_port = free_port()
         self.prom_log = open(os.path.join(self.data.name, "prometheus.log"), "wb")
         self.prom = subprocess.Popen(
@@ -94,15 +127,37 @@ class Prometheus(TestCase):
         self.wait_value('up{job="echosvc"} == 1', 1)
         self.wait_value('count(up{job="echosvc"} == 1)', 2)
         # 37 direct calls plus the 23 that B made on behalf of its clients
-        self.wait_value('echosvc_requests_total{handler="/echo",code="200"}', 60)
-        self.wait_value('echosvc_requests_total{handler="/call-echo",code="200"}', 23)
-        self.wait_value('echosvc_requests_total{handler="/call-echo",code="400"}', 4)
-        self.wait_value('echosvc_upstream_requests_total{outcome="ok"}', 23)
-        self.wait_value('echosvc_request_duration_seconds_count{handler="/echo"}', 60)
-        # the scrapes themselves are counted too, by endpoint
-        self.wait_value('count(echosvc_requests_total{handler="/metrics"})', 2)
-        result = self.query('echosvc_requests_total{handler="/metrics"}')
-        self.assertEqual(sorted(r["metric"]["service"] for r in result), ["A", "B"])
+        self.wait_value('sum(echosvc_requests_total{job="echosvc",handler="/echo",code="200"})', 60)
+        self.wait_value('sum(echosvc_requests_total{job="echosvc",handler="/call-echo",method="GET",code="200"})', 23)
+        self.wait_value('sum(echosvc_requests_total{job="echosvc",handler="/call-echo",code="400"})', 4)
+        self.wait_value('sum(echosvc_upstream_requests_total{job="echosvc",replica="%s",outcome="ok"})' % a.base, 23)
+        self.wait_value('sum(echosvc_upstream_request_duration_seconds_count{job="echosvc"})', 23)
+        self.wait_value('sum(echosvc_request_duration_seconds_count{job="echosvc",handler="/echo"})', 60)
+        # the scrapes themselves are counted too, by handler, told apart by instance
+        self.wait_value('count(echosvc_requests_total{job="echosvc",handler="/metrics"})', 2)
+        result = self.query('echosvc_requests_total{job="echosvc",handler="/metrics"}')
+        self.assertEqual(sorted(r["metric"]["instance"] for r in result),
+                         sorted("127.0.0.1:%d" % p for p in (a.port, b.port)))
+        # the process metrics of every client library, for each target
+        self.wait_value('count(process_resident_memory_bytes{job="echosvc"} > 0)', 2)
+        self.wait_value('count(process_open_fds{job="echosvc"} > 0)', 2)
+
+        # the faulty pair: A's injected errors, B's 502s, the breaker, all by name
+        a2_target, b2_target = ("127.0.0.1:%d" % p for p in (a2.port, b2.port))
+        errors = want.count(502)
+        self.wait_value('echosvc_faults_injected_total{instance="%s",kind="error"}' % a2_target, errors)
+        self.wait_value('sum(echosvc_requests_total{instance="%s",handler="/echo",code="500"})' % a2_target, errors)
+        self.wait_value('sum(echosvc_requests_total{instance="%s",handler="/call-echo",code="502"})' % b2_target, errors)
+        self.wait_value('sum(echosvc_requests_total{instance="%s",handler="/call-echo",code="503"})' % b2_target, want.count(503))
+        self.wait_value('echosvc_upstream_requests_total{instance="%s",outcome="bad_response"}' % b2_target, errors)
+        self.wait_value('echosvc_upstream_requests_total{instance="%s",replica="none",outcome="circuit_open"}' % b2_target,
+                        want.count(503))
+        self.wait_value('echosvc_circuit_open{instance="%s",replica="%s"}' % (b2_target, a2.base), 1)
+        # the error ratio an alert would use (docs/operations.md)
+        result = self.query('sum(echosvc_requests_total{instance="%s",handler="/call-echo",code=~"5.."})'
+                            ' / sum(echosvc_requests_total{instance="%s",handler="/call-echo"})'
+                            % (b2_target, b2_target))
+        self.assertAlmostEqual(float(result[0]["value"][1]), (CALLS - want.count(200)) / CALLS)
 
 
 if __name__ == "__main__":
