@@ -17,6 +17,7 @@ enum config_type {
 	TYPE_URLS,     /* http://host[:port][,http://…] */
 	TYPE_NUMBER,   /* unsigned, within min..max */
 	TYPE_RATE,     /* double, 0 to 1 */
+	TYPE_FILE,     /* a file name; no default: "" */
 	TYPE_LOG_FORMAT,
 };
 
@@ -25,7 +26,7 @@ struct config_option {
 	const char *name;
 	enum config_type type;
 	unsigned roles;
-	const char *default_value;    /* parsed like any other value */
+	const char *default_value;    /* parsed like any other value; NULL: none */
 	const char *default_b;        /* serve-b's default when it differs */
 	unsigned long min, max;       /* TYPE_NUMBER bounds */
 	size_t offset;                /* where the value lives in struct config */
@@ -47,7 +48,7 @@ static const struct config_option options[CONFIG_OPTION_COUNT] = {
 		0, 0, FIELD(listen_b), "HOST:PORT", "where up starts service B"},
 	[CONFIG_SERVICE_A] = {"service-a", TYPE_URLS, CONFIG_ROLE_B, "http://127.0.0.1:8080", NULL,
 		0, 0, FIELD(service_a), "URL[,URL...]",
-		"A's base URL, http://host[:port]; several are replicas"},
+		"A's base URL, http://host[:port] or https://host[:port]; several are replicas"},
 	[CONFIG_TIMEOUT_MS] = {"timeout-ms", TYPE_NUMBER, CONFIG_ROLE_B, "2000", NULL,
 		1, 3600000, FIELD(timeout_ms), "N", "whole-attempt limit for one call to A"},
 	[CONFIG_CONNECT_TIMEOUT_MS] = {"connect-timeout-ms", TYPE_NUMBER, CONFIG_ROLE_B, "500", NULL,
@@ -98,6 +99,21 @@ static const struct config_option options[CONFIG_OPTION_COUNT] = {
 	[CONFIG_FAULT_SEED] = {"fault-seed", TYPE_NUMBER, AB, "0", NULL,
 		0, 4294967295u, FIELD(fault_seed), "S",
 		"0 means random; otherwise the fault decisions repeat from start-up (exactly, with --threads 1)"},
+	[CONFIG_TLS_CERT] = {"tls-cert", TYPE_FILE, AB, NULL, NULL,
+		0, 0, FIELD(tls_cert), "FILE",
+		"serve HTTPS (TLS 1.2 and 1.3) with this PEM certificate chain; SIGHUP reloads it"},
+	[CONFIG_TLS_KEY] = {"tls-key", TYPE_FILE, AB, NULL, NULL,
+		0, 0, FIELD(tls_key), "FILE", "the PEM private key of --tls-cert; SIGHUP reloads it"},
+	[CONFIG_TLS_CLIENT_CA] = {"tls-client-ca", TYPE_FILE, AB, NULL, NULL,
+		0, 0, FIELD(tls_client_ca), "FILE",
+		"require client certificates signed by this PEM CA (mutual TLS); SIGHUP reloads it"},
+	[CONFIG_SERVICE_A_CA] = {"service-a-ca", TYPE_FILE, CONFIG_ROLE_B, NULL, NULL,
+		0, 0, FIELD(service_a_ca), "FILE",
+		"PEM CA that an https:// A's certificate must chain to; none means the system store"},
+	[CONFIG_SERVICE_A_CERT] = {"service-a-cert", TYPE_FILE, CONFIG_ROLE_B, NULL, NULL,
+		0, 0, FIELD(service_a_cert), "FILE", "PEM client certificate B presents to A"},
+	[CONFIG_SERVICE_A_KEY] = {"service-a-key", TYPE_FILE, CONFIG_ROLE_B, NULL, NULL,
+		0, 0, FIELD(service_a_key), "FILE", "the PEM private key of --service-a-cert"},
 	[CONFIG_LOG_FORMAT] = {"log-format", TYPE_LOG_FORMAT, AB | CONFIG_ROLE_UP, "text", NULL,
 		0, 0, FIELD(log_format), "text|json", "log line format"},
 };
@@ -150,6 +166,8 @@ static enum config_value_error parse_value(const struct config_option *opt, cons
 		return config_value_number(text, opt->min, opt->max, field);
 	case TYPE_RATE:
 		return config_value_rate(text, field);
+	case TYPE_FILE:
+		return config_value_path(text, field, CONFIG_PATH_MAX);
 	case TYPE_LOG_FORMAT:
 		if (strcmp(text, "text") == 0)
 			cfg->log_format = CONFIG_LOG_TEXT;
@@ -170,7 +188,8 @@ static void expected_text(const struct config_option *opt, char *dst, size_t dst
 		snprintf(dst, dst_size, "HOST:PORT with a port from 0 to 65535, [::1]:PORT for IPv6");
 		break;
 	case TYPE_URLS:
-		snprintf(dst, dst_size, "http://host[:port], several separated by commas (at most %d)",
+		snprintf(dst, dst_size,
+			 "http://host[:port] or https://host[:port], several separated by commas (at most %d)",
 			 CONFIG_REPLICAS_MAX);
 		break;
 	case TYPE_NUMBER:
@@ -178,6 +197,9 @@ static void expected_text(const struct config_option *opt, char *dst, size_t dst
 		break;
 	case TYPE_RATE:
 		snprintf(dst, dst_size, "a fraction from 0 to 1, such as 0.25");
+		break;
+	case TYPE_FILE:
+		snprintf(dst, dst_size, "a file name (at most %d bytes)", CONFIG_PATH_MAX - 1);
 		break;
 	case TYPE_LOG_FORMAT:
 		snprintf(dst, dst_size, "text or json");
@@ -230,7 +252,7 @@ static int apply_defaults(struct config *cfg, char *error)
 		const struct config_option *opt = &options[i];
 		const char *value = opt->default_value;
 
-		if (!(opt->roles & cfg->role))
+		if (!(opt->roles & cfg->role) || value == NULL)
 			continue;
 		if (cfg->role == CONFIG_ROLE_B && opt->default_b != NULL)
 			value = opt->default_b;
@@ -328,6 +350,21 @@ static int validate(struct config *cfg, char *error)
 				 "echosvc: --listen-a: port 0 is not valid for up: expected a port from 1 to 65535");
 			return -1;
 		}
+	}
+	if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
+		snprintf(error, CONFIG_ERROR_MAX,
+			 "echosvc: --tls-cert and --tls-key go together: expected both or neither");
+		return -1;
+	}
+	if (cfg->tls_client_ca[0] != '\0' && cfg->tls_cert[0] == '\0') {
+		snprintf(error, CONFIG_ERROR_MAX,
+			 "echosvc: --tls-client-ca needs --tls-cert and --tls-key: client certificates are asked for in a TLS handshake");
+		return -1;
+	}
+	if ((cfg->service_a_cert[0] == '\0') != (cfg->service_a_key[0] == '\0')) {
+		snprintf(error, CONFIG_ERROR_MAX,
+			 "echosvc: --service-a-cert and --service-a-key go together: expected both or neither");
+		return -1;
 	}
 	if ((cfg->role & (CONFIG_ROLE_A | CONFIG_ROLE_B)) && cfg->threads == 0) {
 		/* The CPUs this process may run on, not those the machine has:
@@ -428,6 +465,9 @@ static void format_value(const struct config *cfg, const struct config_option *o
 	case TYPE_RATE:
 		snprintf(dst, dst_size, "%g", *(const double *)field);
 		break;
+	case TYPE_FILE:
+		snprintf(dst, dst_size, "%s", *(const char *)field != '\0' ? (const char *)field : "none");
+		break;
 	case TYPE_LOG_FORMAT:
 		snprintf(dst, dst_size, "%s", cfg->log_format == CONFIG_LOG_JSON ? "json" : "text");
 		break;
@@ -484,7 +524,8 @@ void config_print_help(FILE *out, const struct config *cfg)
 			snprintf(defaults, sizeof(defaults), "A %s, B %s", opt->default_value,
 				 opt->default_b);
 		else
-			snprintf(defaults, sizeof(defaults), "%s", opt->default_value);
+			snprintf(defaults, sizeof(defaults), "%s",
+				 opt->default_value != NULL ? opt->default_value : "none");
 		snprintf(roles, sizeof(roles), "%s%s%s",
 			 (opt->roles & CONFIG_ROLE_A) ? "A" : "",
 			 (opt->roles & CONFIG_ROLE_A) && (opt->roles & CONFIG_ROLE_B) ? ", " : "",

@@ -9,7 +9,8 @@
 #define CONFIG_HOST_MAX 256     /* longest host name or address, with NUL */
 #define CONFIG_URL_MAX 300      /* longest replica base URL, with NUL */
 #define CONFIG_REPLICAS_MAX 16  /* most replicas of A that B accepts */
-#define CONFIG_ERROR_MAX 512    /* room for one usage error line */
+#define CONFIG_ERROR_MAX 1400   /* room for one usage error line (a path may be long) */
+#define CONFIG_PATH_MAX 1024    /* longest file name, with NUL */
 
 /* Which command an option applies to; an option names a mask of these. */
 enum config_role {
@@ -54,6 +55,12 @@ enum config_option_id {
 	CONFIG_FAULT_DELAY_MS,
 	CONFIG_FAULT_DELAY_RATE,
 	CONFIG_FAULT_SEED,
+	CONFIG_TLS_CERT,
+	CONFIG_TLS_KEY,
+	CONFIG_TLS_CLIENT_CA,
+	CONFIG_SERVICE_A_CA,
+	CONFIG_SERVICE_A_CERT,
+	CONFIG_SERVICE_A_KEY,
 	CONFIG_LOG_FORMAT,
 	CONFIG_OPTION_COUNT
 };
@@ -64,12 +71,14 @@ struct config_address {
 	unsigned port;
 };
 
-/* A replica of A: base is "http://host[:port]" as given, without a trailing
- * slash; host and port are its parts (port 80 when none was given). */
+/* A replica of A: base is "http[s]://host[:port]" as given (the scheme in
+ * lower case), without a trailing slash; host and port are its parts (port
+ * 80, or 443 for https, when none was given). */
 struct config_url {
 	char base[CONFIG_URL_MAX];
 	char host[CONFIG_HOST_MAX];
 	unsigned port;
+	bool tls;
 };
 
 struct config {
@@ -97,6 +106,13 @@ struct config {
 	unsigned fault_delay_ms;
 	double fault_delay_rate;    /* 0..1 */
 	unsigned fault_seed;        /* 0: random */
+	/* TLS files; "" when not given */
+	char tls_cert[CONFIG_PATH_MAX];
+	char tls_key[CONFIG_PATH_MAX];
+	char tls_client_ca[CONFIG_PATH_MAX];
+	char service_a_ca[CONFIG_PATH_MAX];
+	char service_a_cert[CONFIG_PATH_MAX];
+	char service_a_key[CONFIG_PATH_MAX];
 	enum config_log_format log_format;
 	enum config_source source[CONFIG_OPTION_COUNT];
 };

@@ -2,6 +2,8 @@
 #include "config_value.h"
 
 #include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,25 +135,44 @@ enum config_value_error config_value_address(const char *text, struct config_add
 	return CONFIG_VALUE_OK;
 }
 
-/* One "http://host[:port]" with at most a trailing "/". */
+/* One "http[s]://host[:port]" with at most a trailing "/". */
 static enum config_value_error parse_url(const char *text, size_t len, struct config_url *out)
 {
-	static const char scheme[] = "http://";
-	char authority[CONFIG_URL_MAX - sizeof(scheme)];
-	size_t authority_len;
+	static const char *const schemes[] = {"http://", "https://"};
+	char authority[CONFIG_URL_MAX - 8];
+	size_t authority_len, scheme_len = 0;
+	bool tls = false;
 
-	if (len <= strlen(scheme) || strncasecmp(text, scheme, strlen(scheme)) != 0)
+	for (size_t i = 0; i < 2; i++)
+		if (len > strlen(schemes[i]) && strncasecmp(text, schemes[i], strlen(schemes[i])) == 0) {
+			scheme_len = strlen(schemes[i]);
+			tls = i == 1;
+		}
+	if (scheme_len == 0)
 		return CONFIG_VALUE_URL;
 	if (text[len - 1] == '/')
 		len--; /* "http://a:1/" names the same base as "http://a:1" */
-	authority_len = len - strlen(scheme);
+	authority_len = len - scheme_len;
 	if (authority_len == 0 || authority_len >= sizeof(authority))
 		return CONFIG_VALUE_URL;
-	memcpy(authority, text + strlen(scheme), authority_len);
+	memcpy(authority, text + scheme_len, authority_len);
 	authority[authority_len] = '\0';
-	if (parse_host_port(authority, out->host, &out->port, 1, 80) != CONFIG_VALUE_OK)
+	if (parse_host_port(authority, out->host, &out->port, 1, tls ? 443 : 80) != CONFIG_VALUE_OK)
 		return CONFIG_VALUE_URL;
-	snprintf(out->base, sizeof(out->base), "http://%s", authority);
+	snprintf(out->base, sizeof(out->base), "%s%s", schemes[tls], authority);
+	out->tls = tls;
+	return CONFIG_VALUE_OK;
+}
+
+enum config_value_error config_value_path(const char *text, char *dst, size_t dst_size)
+{
+	size_t len = strlen(text);
+
+	if (len == 0)
+		return CONFIG_VALUE_EMPTY;
+	if (len >= dst_size)
+		return CONFIG_VALUE_RANGE;
+	memcpy(dst, text, len + 1);
 	return CONFIG_VALUE_OK;
 }
 

@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "server_private.h"
+#include "tls.h"
 
 #define IDLE_TIMEOUT_S 30      /* a keep-alive connection idle this long is closed */
 #define SERVER_HEADER_ROOM (8 * 1024) /* headers beside a maximal request line */
@@ -148,6 +149,14 @@ static void connection_changed(void *cls, struct MHD_Connection *connection, voi
 			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
 
 		atomic_fetch_add_explicit(&srv->stats->connections_accepted, 1, memory_order_relaxed);
+		if (srv->options->tls != NULL) {
+			/* before its handshake, which the next MHD_run() starts */
+			const union MHD_ConnectionInfo *tls = MHD_get_connection_info(
+				connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+
+			if (tls != NULL)
+				tls_server_session(srv->options->tls, tls->tls_session);
+		}
 		if (info != NULL)
 			*socket_context = head_timer_watch(srv->head_timer, info->connect_fd);
 	} else {
@@ -373,6 +382,7 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	 * and connections would wait in the kernel's queue). */
 	unsigned limit = cfg->max_connections + 64;
 	const union MHD_DaemonInfo *info;
+	struct MHD_OptionItem tls_options[4] = {{MHD_OPTION_END, 0, NULL}};
 
 	if (srv == NULL) {
 		snprintf(error, error_size, "server: %s", strerror(errno));
@@ -398,6 +408,17 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	}
 	if (cfg->listen.host[0] != '\0' && strchr(cfg->listen.host, ':') != NULL)
 		flags |= MHD_USE_IPv6;
+	if (options->tls != NULL) {
+		/* the first files; each connection then gets the current ones
+		 * (tls_server_session() in connection_changed()) */
+		flags |= MHD_USE_TLS;
+		tls_options[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+			(void *)tls_server_cert_pem(options->tls)};
+		tls_options[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+			(void *)tls_server_key_pem(options->tls)};
+		tls_options[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+			(void *)TLS_PRIORITIES};
+	}
 	srv->daemon = MHD_start_daemon(
 		flags, 0, connection_allowed, srv, access_handler, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, daemon_log, srv,
@@ -409,6 +430,7 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 		MHD_OPTION_URI_LOG_CALLBACK, uri_started, srv,
 		MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
 		MHD_OPTION_NOTIFY_CONNECTION, connection_changed, srv,
+		MHD_OPTION_ARRAY, tls_options,
 		MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		snprintf(error, error_size, "server: the HTTP server did not start");

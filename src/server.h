@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "loop.h"
+#include "tls.h"
 #include "trace.h"
 
 
@@ -48,6 +49,8 @@ struct server_options {
 	/* Set once a stop signal has arrived: /readyz answers 503 from then
 	 * on, on every loop at once. NULL: always ready. */
 	_Atomic bool *stopping;
+	/* The TLS files (NULL: plain HTTP), borrowed for the servers' life. */
+	struct tls_server *tls;
 };
 
 /* Registers the routes as the metrics' endpoint labels. Once per process,

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
+#include "tls.h"
 
 #define LISTEN_BACKLOG 1024
 #define ABANDON_WAIT_MS 1000   /* after abandoning, how long the answers may take */
@@ -418,11 +419,28 @@ static void exit_now(int signal_number)
 	_exit(128 + signal_number);
 }
 
+/* SIGHUP: the TLS files are loaded again; new handshakes use them, open
+ * connections keep theirs, and files that do not load change nothing. */
+static void reload(struct tls_server *tls)
+{
+	char error[CONFIG_ERROR_MAX];
+
+	if (tls == NULL) {
+		log_event("sighup", "action", "ignored: no files to reload");
+	} else if (tls_server_reload(tls, error, sizeof(error)) < 0) {
+		const char *pairs[] = {"status", "error", "error", error};
+
+		log_event_pairs("reload", pairs, 2);
+	} else {
+		log_event("reload", "status", "ok");
+	}
+}
+
 /* Waits for SIGINT or SIGTERM, then sets stopping (before event=draining is
  * logged: whoever reads that line finds /readyz at 503); from then on a
- * second signal ends the process. SIGHUP, which reloads files a service has
- * none of, is logged and ignored. */
-static int wait_stop_signal(_Atomic bool *stopping)
+ * second signal ends the process. SIGHUP reloads the TLS files, or is
+ * logged and ignored. */
+static int wait_stop_signal(_Atomic bool *stopping, struct tls_server *tls)
 {
 	struct sigaction second = {0};
 	sigset_t waited, stop_signals;
@@ -438,7 +456,7 @@ static int wait_stop_signal(_Atomic bool *stopping)
 			continue;
 		if (signal_number != SIGHUP)
 			break;
-		log_event("sighup", "action", "ignored: no files to reload");
+		reload(tls);
 	}
 	atomic_store(stopping, true);
 	log_event("draining", "signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
@@ -470,6 +488,13 @@ int service_run(const struct config *cfg, const struct service_role *role)
 		goto done;
 	}
 	server_metrics_init(&role->server);
+	if (cfg->tls_cert[0] != '\0') {
+		svc.server.tls = tls_server_load(cfg, error, sizeof(error));
+		if (svc.server.tls == NULL) {
+			log_failure(error);
+			goto done;
+		}
+	}
 	if (metrics_add_source(render_stats, &svc) < 0 ||
 	    listen_open(&cfg->listen, fds, svc.count, error, sizeof(error)) < 0) {
 		log_failure(error);
@@ -492,7 +517,7 @@ int service_run(const struct config *cfg, const struct service_role *role)
 	log_event("listening", "addr", shown);
 	snprintf(error, sizeof(error), "READY=1\nSTATUS=serving on %s", shown);
 	notify_send(error);
-	wait_stop_signal(&svc.stopping);
+	wait_stop_signal(&svc.stopping, svc.server.tls);
 	notify_send("STOPPING=1\nSTATUS=draining: /readyz answers 503");
 	pause_ms(cfg->shutdown_delay_ms);
 	notify_send("STATUS=draining: listening sockets closed, finishing requests in flight");
@@ -504,6 +529,8 @@ int service_run(const struct config *cfg, const struct service_role *role)
 	log_event("shutdown", NULL, NULL);
 	status = 0;
 done:
+	if (svc.server.tls != NULL)
+		tls_server_free(svc.server.tls);
 	free(fds);
 	free(svc.workers);
 	pthread_cond_destroy(&svc.changed);

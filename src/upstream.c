@@ -13,12 +13,13 @@
 #include "buffer.h"
 #include "curl_loop.h"
 #include "metrics.h"
+#include "tls.h"
 #include "upstream_policy.h"
 
 #define POOL_MAX 1024        /* idle easy handles a lane keeps for reuse */
 
 static const char *const outcome_names[UPSTREAM_OUTCOME_COUNT] = {
-	"ok", "refused", "timeout", "bad_response", "circuit_open", "overloaded",
+	"ok", "refused", "timeout", "bad_response", "tls", "circuit_open", "overloaded",
 };
 
 #define NO_REPLICA CONFIG_REPLICAS_MAX /* the row of calls that made no attempt */
@@ -242,8 +243,18 @@ static CURL *easy_get(struct upstream_lane *lane)
 	 * reroute it (and curl then skips reading the environment per call). */
 	curl_easy_setopt(easy, CURLOPT_PROXY, "");
 #if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http");
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
+	/* https:// replicas: curl verifies the chain and the host name (its
+	 * defaults), against --service-a-ca or the system store, and keeps
+	 * TLS sessions and connections for reuse. */
+	curl_easy_setopt(easy, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	if (cfg->service_a_ca[0] != '\0')
+		curl_easy_setopt(easy, CURLOPT_CAINFO, cfg->service_a_ca);
+	if (cfg->service_a_cert[0] != '\0') {
+		curl_easy_setopt(easy, CURLOPT_SSLCERT, cfg->service_a_cert);
+		curl_easy_setopt(easy, CURLOPT_SSLKEY, cfg->service_a_key);
+	}
 	return easy;
 }
 
@@ -307,22 +318,29 @@ static void attempt_done(void *arg, CURL *easy, CURLcode code)
 	struct upstream *up = lane->up;
 	struct upstream_call *call = NULL;
 	struct upstream_failure failure;
-	long os_errno = 0, http_code = 0, request_size = 0, header_size = 0;
+	long request_size = 0, header_size = 0, connects = 0;
+	struct upstream_attempt attempt = {.code = code};
 	char *echo = NULL;
 	size_t echo_len = 0;
 
 	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&call);
-	curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
-	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &http_code);
+	curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &attempt.os_errno);
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &attempt.http_code);
 	curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
 	curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &header_size);
+	curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+	if (code == CURLE_PEER_FAILED_VERIFICATION)
+		curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &attempt.tls_verify);
 	curl_multi_remove_handle(lane->multi, easy);
 	easy_put(lane, easy);
 	call->easy = NULL;
 	list_remove(&lane->active, call);
 
-	upstream_classify(code, os_errno, request_size > 0, header_size > 0 || call->answer.len > 0,
-			  http_code, up->cfg->timeout_ms, up->cfg->connect_timeout_ms, &failure);
+	attempt.sent = request_size > 0;
+	attempt.received = header_size > 0 || call->answer.len > 0;
+	attempt.tls = up->replicas.replica[call->replica].url->tls;
+	attempt.new_connection = connects > 0;
+	upstream_classify(&attempt, up->cfg->timeout_ms, up->cfg->connect_timeout_ms, &failure);
 	if (failure.status == 0 &&
 	    upstream_check_answer(call->answer.data, call->answer.len, &echo, &echo_len,
 				  &failure) == 0) {
@@ -567,8 +585,15 @@ struct upstream *upstream_new(const struct config *cfg, char *error, size_t erro
 		return NULL;
 	}
 	memset(up->counts, 0, up->slot_count * sizeof(struct lane_counts));
-	/* No TLS and no signals: B speaks plain HTTP to A. */
-	if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK) {
+	/* A's TLS files are checked now: a bad one is a start-up failure,
+	 * not a failure of every call */
+	if (tls_client_check(cfg, error, error_size) < 0) {
+		free(up->counts);
+		free(up);
+		return NULL;
+	}
+	/* TLS for https:// replicas, no signals */
+	if (curl_global_init(CURL_GLOBAL_SSL) != CURLE_OK) {
 		snprintf(error, error_size, "upstream: curl_global_init failed");
 		free(up->counts);
 		free(up);

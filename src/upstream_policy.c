@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,13 +45,47 @@ void upstream_failure_set(struct upstream_failure *f, unsigned status,
 	snprintf(f->cause, sizeof(f->cause), "%s", cause);
 }
 
-void upstream_classify(CURLcode code, long os_errno, int sent, int received, long http_code,
-		       unsigned timeout_ms, unsigned connect_timeout_ms,
-		       struct upstream_failure *failure)
+void upstream_classify(const struct upstream_attempt *a, unsigned timeout_ms,
+		       unsigned connect_timeout_ms, struct upstream_failure *failure)
 {
+	CURLcode code = a->code;
+	long os_errno = a->os_errno, http_code = a->http_code, tls_verify = a->tls_verify;
+	int sent = a->sent, received = a->received;
 	char cause[96];
 
+	/* TLS 1.3 ends the client's handshake before the server has checked
+	 * the client's certificate: a refusal comes on the first read or
+	 * write of a new connection, as an alert (no system error) or, when
+	 * the server just closes with the request unread, as a reset */
+	if (a->tls && !received && (os_errno == 0 || a->new_connection) &&
+	    (code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR || code == CURLE_GOT_NOTHING)) {
+		upstream_failure_set(failure, 503, UPSTREAM_TLS, 0,
+				     "TLS: handshake refused by A (client certificate?)");
+		return;
+	}
 	switch (code) {
+	/* TLS: never retried (the next replica would likely fail the same
+	 * way), counted for the breaker, outcome "tls" */
+	case CURLE_PEER_FAILED_VERIFICATION:
+		/* curl checks the chain, then the host name: a good chain that
+		 * fails is a name that does not match */
+		upstream_failure_set(failure, 503, UPSTREAM_TLS, 0,
+				     (tls_verify & GNUTLS_CERT_EXPIRED) != 0 ? "TLS: certificate expired"
+				     : tls_verify != 0 ? "TLS: certificate verify failed"
+						       : "TLS: host name mismatch");
+		break;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ENGINE_INITFAILED:
+		upstream_failure_set(failure, 503, UPSTREAM_TLS, 0, "TLS: handshake failed");
+		break;
+	case CURLE_SSL_CERTPROBLEM:
+		upstream_failure_set(failure, 503, UPSTREAM_TLS, 0,
+				     "TLS: client certificate could not be used");
+		break;
+	case CURLE_SSL_CACERT_BADFILE:
+		upstream_failure_set(failure, 503, UPSTREAM_TLS, 0, "TLS: CA file could not be read");
+		break;
 	case CURLE_OK:
 		if (http_code == 200) {
 			upstream_failure_set(failure, 0, UPSTREAM_OK, 0, "");

@@ -30,12 +30,22 @@ struct upstream_failure {
 void upstream_failure_set(struct upstream_failure *f, unsigned status,
 			  enum upstream_outcome outcome, int retryable, const char *cause);
 
-/* Classifies a finished attempt. os_errno is CURLINFO_OS_ERRNO, sent is
- * whether the request went out (CURLINFO_REQUEST_SIZE > 0), received whether
- * any byte of an answer came back, http_code the status A sent. */
-void upstream_classify(CURLcode code, long os_errno, int sent, int received, long http_code,
-		       unsigned timeout_ms, unsigned connect_timeout_ms,
-		       struct upstream_failure *failure);
+/* What curl reports of a finished attempt. */
+struct upstream_attempt {
+	CURLcode code;
+	long os_errno;     /* CURLINFO_OS_ERRNO */
+	int sent;          /* the request went out (CURLINFO_REQUEST_SIZE > 0) */
+	int received;      /* a byte of an answer came back */
+	long http_code;    /* the status A sent */
+	int tls;           /* an https:// replica */
+	int new_connection; /* the attempt opened its connection (CURLINFO_NUM_CONNECTS) */
+	long tls_verify;   /* CURLINFO_SSL_VERIFYRESULT: GnuTLS's certificate
+			    * status bits; 0 when the chain was good */
+};
+
+/* Classifies a finished attempt. */
+void upstream_classify(const struct upstream_attempt *a, unsigned timeout_ms,
+		       unsigned connect_timeout_ms, struct upstream_failure *failure);
 
 /*
  * Checks A's 200 answer: JSON with a string "echo". On success stores a

@@ -130,7 +130,14 @@ static void test_bad_values(void **state)
 	USAGE("--listen", "::1:80", "serve-a", "--listen", "::1:80");
 	USAGE("--listen", "[::1", "serve-a", "--listen", "[::1");
 	USAGE("--listen", "is empty", "serve-a", "--listen", "");
-	USAGE("--service-a", "https://a:1", "serve-b", "--service-a", "https://a:1");
+	USAGE("--service-a", "https://a:0", "serve-b", "--service-a", "https://a:0");
+	USAGE("--service-a", "httpss://a", "serve-b", "--service-a", "httpss://a");
+	USAGE("--tls-key", "both or neither", "serve-a", "--tls-cert", "c.pem");
+	USAGE("--tls-cert", "both or neither", "serve-b", "--tls-key", "k.pem");
+	USAGE("--tls-client-ca", "--tls-cert", "serve-a", "--tls-client-ca", "ca.pem");
+	USAGE("--service-a-key", "both or neither", "serve-b", "--service-a-cert", "c.pem");
+	USAGE("--tls-cert", "is empty", "serve-a", "--tls-cert", "");
+	USAGE("--service-a-ca", "unknown option", "serve-a", "--service-a-ca", "ca.pem");
 	USAGE("--service-a", "ftp://x", "serve-b", "--service-a", "ftp://x");
 	USAGE("--service-a", "http://a:1/path", "serve-b", "--service-a", "http://a:1/path");
 	USAGE("--service-a", "http://a:0", "serve-b", "--service-a", "http://a:0");
@@ -223,6 +230,17 @@ static void test_replicas(void **state)
 	assert_int_equal(cfg.service_a[1].port, 2);
 	assert_string_equal(cfg.service_a[1].base, "http://[::1]:2");
 	assert_int_equal(cfg.service_a[2].port, 80);
+	assert_false(cfg.service_a[0].tls);
+	/* https:// mixes with http://; 443 by default; the scheme in lower case */
+	assert_int_equal(PARSE(&cfg, error, "serve-b", "--service-a", "HTTPS://a,https://b:8443,http://c",
+			       "--service-a-ca", "ca.pem"),
+			 CONFIG_RUN);
+	assert_string_equal(cfg.service_a[0].base, "https://a");
+	assert_int_equal(cfg.service_a[0].port, 443);
+	assert_true(cfg.service_a[0].tls && cfg.service_a[1].tls && !cfg.service_a[2].tls);
+	assert_int_equal(cfg.service_a[1].port, 8443);
+	assert_string_equal(cfg.service_a_ca, "ca.pem");
+	assert_string_equal(cfg.tls_cert, "");
 }
 
 static void test_check_config_output(void **state)

@@ -45,13 +45,65 @@ static void test_url_long_msg(void **state)
 	buffer_finish(&out);
 }
 
+static struct upstream_failure classify_tls(CURLcode code, long os_errno, int sent,
+					    int received, long http, int tls, long verify)
+{
+	struct upstream_attempt a = {code, os_errno, sent, received, http, tls, 0, verify};
+	struct upstream_failure f;
+
+	upstream_classify(&a, 2000, 500, &f);
+	return f;
+}
+
 static struct upstream_failure classify(CURLcode code, long os_errno, int sent, int received,
 					long http)
 {
-	struct upstream_failure f;
+	return classify_tls(code, os_errno, sent, received, http, 0, 0);
+}
 
-	upstream_classify(code, os_errno, sent, received, http, 2000, 500, &f);
-	return f;
+static void test_tls_failures(void **state)
+{
+	static const struct {
+		CURLcode code;
+		long os_errno;
+		int tls;
+		long verify;
+		const char *cause;
+	} cases[] = {
+		{CURLE_PEER_FAILED_VERIFICATION, 0, 1, 0x42, "TLS: certificate verify failed"},
+		{CURLE_PEER_FAILED_VERIFICATION, 0, 1, 0x402, "TLS: certificate expired"},
+		{CURLE_PEER_FAILED_VERIFICATION, 0, 1, 0, "TLS: host name mismatch"},
+		{CURLE_SSL_CONNECT_ERROR, 0, 1, 0, "TLS: handshake failed"},
+		{CURLE_SSL_CERTPROBLEM, 0, 1, 0, "TLS: client certificate could not be used"},
+		{CURLE_SSL_CACERT_BADFILE, 0, 1, 0, "TLS: CA file could not be read"},
+		{CURLE_RECV_ERROR, 0, 1, 0, "TLS: handshake refused by A (client certificate?)"},
+		{CURLE_SEND_ERROR, 0, 1, 0, "TLS: handshake refused by A (client certificate?)"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct upstream_failure f = classify_tls(cases[i].code, cases[i].os_errno, 1, 0, 0,
+							 cases[i].tls, cases[i].verify);
+
+		assert_int_equal(f.status, 503);
+		assert_int_equal(f.outcome, UPSTREAM_TLS);
+		assert_false(f.retryable); /* never retried */
+		assert_string_equal(f.cause, cases[i].cause);
+	}
+	/* a reset on a kept-alive connection is a reset, TLS or not; on a
+	 * new TLS connection it is A refusing the handshake */
+	assert_int_equal(classify_tls(CURLE_RECV_ERROR, ECONNRESET, 1, 0, 0, 1, 0).outcome,
+			 UPSTREAM_REFUSED);
+	{
+		struct upstream_attempt fresh = {CURLE_RECV_ERROR, ECONNRESET, 1, 0, 0, 1, 1, 0};
+		struct upstream_failure f;
+
+		upstream_classify(&fresh, 2000, 500, &f);
+		assert_int_equal(f.outcome, UPSTREAM_TLS);
+		fresh.tls = 0;
+		upstream_classify(&fresh, 2000, 500, &f);
+		assert_int_equal(f.outcome, UPSTREAM_REFUSED);
+	}
+	assert_int_equal(classify_tls(CURLE_RECV_ERROR, 0, 1, 0, 0, 0, 0).outcome, UPSTREAM_REFUSED);
 }
 
 static void test_success(void **state)
@@ -245,6 +297,7 @@ static void test_replicas_retry_and_all_open(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tls_failures),
 		cmocka_unit_test(test_url_encoding),
 		cmocka_unit_test(test_url_long_msg),
 		cmocka_unit_test(test_success),

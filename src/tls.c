@@ -1,0 +1,242 @@
+/* tls.c - a role's TLS files: loaded and checked at start, reloaded on SIGHUP, given to each new handshake. */
+#include "tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PEM_MAX (1024 * 1024) /* a certificate chain or key file larger than this is refused */
+
+/* One loaded set of files. Sessions point at its credentials, so a
+ * generation lives until the process ends: a reload adds one (reloads are
+ * rare, and a generation is a few KiB). */
+struct generation {
+	struct generation *older;
+	gnutls_certificate_credentials_t cred;
+	bool client_ca;
+	gnutls_datum_t cert, key; /* the PEM texts, NUL-terminated */
+};
+
+struct tls_server {
+	const struct config *cfg;
+	_Atomic(struct generation *) current;
+	struct generation *first;    /* its PEM texts went to libmicrohttpd */
+};
+
+/* Reads a whole file into a NUL-terminated datum. */
+static int file_read(const char *flag, const char *path, gnutls_datum_t *out, char *error,
+		     size_t error_size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	size_t done = 0;
+	char *data = NULL;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(error, error_size, "%s %s: %s", flag, path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > PEM_MAX) {
+		snprintf(error, error_size, "%s %s: not a PEM file of at most %d bytes", flag, path,
+			 PEM_MAX);
+		goto fail;
+	}
+	data = malloc((size_t)st.st_size + 1);
+	if (data == NULL) {
+		snprintf(error, error_size, "%s %s: out of memory", flag, path);
+		goto fail;
+	}
+	while (done < (size_t)st.st_size) {
+		ssize_t n = read(fd, data + done, (size_t)st.st_size - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(error, error_size, "%s %s: %s", flag, path,
+				 n < 0 ? strerror(errno) : "shorter than it said");
+			goto fail;
+		}
+		done += (size_t)n;
+	}
+	data[done] = '\0';
+	close(fd);
+	out->data = (unsigned char *)data;
+	out->size = (unsigned)done;
+	return 0;
+fail:
+	free(data);
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* Adds the CA certificates of path to cred's trust list. */
+static int trust_add(gnutls_certificate_credentials_t cred, const char *flag, const char *path,
+		     char *error, size_t error_size)
+{
+	gnutls_datum_t pem = {NULL, 0};
+	int n;
+
+	if (file_read(flag, path, &pem, error, error_size) < 0)
+		return -1;
+	n = gnutls_certificate_set_x509_trust_mem(cred, &pem, GNUTLS_X509_FMT_PEM);
+	free(pem.data);
+	if (n <= 0) {
+		snprintf(error, error_size, "%s %s: no PEM certificate in it%s%s", flag, path,
+			 n < 0 ? ": " : "", n < 0 ? gnutls_strerror(n) : "");
+		return -1;
+	}
+	return 0;
+}
+
+/* Loads a certificate chain and its key into cred; the texts go to cert and key. */
+static int pair_load(gnutls_certificate_credentials_t cred, const char *cert_flag,
+		     const char *cert_path, const char *key_flag, const char *key_path,
+		     gnutls_datum_t *cert, gnutls_datum_t *key, char *error, size_t error_size)
+{
+	int rc;
+
+	if (file_read(cert_flag, cert_path, cert, error, error_size) < 0)
+		return -1;
+	if (file_read(key_flag, key_path, key, error, error_size) < 0)
+		return -1;
+	rc = gnutls_certificate_set_x509_key_mem2(cred, cert, key, GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (rc < 0) {
+		snprintf(error, error_size, "%s %s and %s %s: not a PEM certificate chain and its key: %s",
+			 cert_flag, cert_path, key_flag, key_path, gnutls_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+static void generation_free(struct generation *g)
+{
+	if (g->cred != NULL)
+		gnutls_certificate_free_credentials(g->cred);
+	free(g->cert.data);
+	free(g->key.data);
+	free(g);
+}
+
+static struct generation *generation_load(const struct config *cfg, char *error,
+					  size_t error_size)
+{
+	struct generation *g = calloc(1, sizeof(*g));
+
+	if (g == NULL || gnutls_certificate_allocate_credentials(&g->cred) < 0) {
+		snprintf(error, error_size, "TLS: out of memory");
+		goto fail;
+	}
+	if (pair_load(g->cred, "--tls-cert", cfg->tls_cert, "--tls-key", cfg->tls_key, &g->cert,
+		      &g->key, error, error_size) < 0)
+		goto fail;
+	if (cfg->tls_client_ca[0] != '\0') {
+		if (trust_add(g->cred, "--tls-client-ca", cfg->tls_client_ca, error, error_size) < 0)
+			goto fail;
+		g->client_ca = true;
+	}
+	return g;
+fail:
+	if (g != NULL)
+		generation_free(g);
+	return NULL;
+}
+
+struct tls_server *tls_server_load(const struct config *cfg, char *error, size_t error_size)
+{
+	struct tls_server *tls = calloc(1, sizeof(*tls));
+
+	if (tls == NULL) {
+		snprintf(error, error_size, "TLS: out of memory");
+		return NULL;
+	}
+	tls->cfg = cfg;
+	tls->first = generation_load(cfg, error, error_size);
+	if (tls->first == NULL) {
+		free(tls);
+		return NULL;
+	}
+	atomic_store(&tls->current, tls->first);
+	return tls;
+}
+
+int tls_server_reload(struct tls_server *tls, char *error, size_t error_size)
+{
+	struct generation *g = generation_load(tls->cfg, error, error_size);
+
+	if (g == NULL)
+		return -1;
+	g->older = atomic_load(&tls->current);
+	/* a handshake that starts from here on gets the new files */
+	atomic_store(&tls->current, g);
+	return 0;
+}
+
+const char *tls_server_cert_pem(const struct tls_server *tls)
+{
+	return (const char *)tls->first->cert.data;
+}
+
+const char *tls_server_key_pem(const struct tls_server *tls)
+{
+	return (const char *)tls->first->key.data;
+}
+
+void tls_server_session(struct tls_server *tls, void *session)
+{
+	struct generation *g = atomic_load(&tls->current);
+	gnutls_session_t s = session;
+
+	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, g->cred);
+	if (g->client_ca) {
+		/* libmicrohttpd only asks for a certificate (GNUTLS_CERT_REQUEST);
+		 * the spec refuses the handshake without a good one */
+		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
+		gnutls_session_set_verify_cert(s, NULL, 0);
+	}
+}
+
+void tls_server_free(struct tls_server *tls)
+{
+	struct generation *g = atomic_load(&tls->current);
+
+	while (g != NULL) {
+		struct generation *older = g->older;
+
+		generation_free(g);
+		g = older;
+	}
+	free(tls);
+}
+
+int tls_client_check(const struct config *cfg, char *error, size_t error_size)
+{
+	gnutls_certificate_credentials_t cred;
+	gnutls_datum_t cert = {NULL, 0}, key = {NULL, 0};
+	int rc = 0;
+
+	if (cfg->service_a_ca[0] == '\0' && cfg->service_a_cert[0] == '\0')
+		return 0;
+	if (gnutls_certificate_allocate_credentials(&cred) < 0) {
+		snprintf(error, error_size, "TLS: out of memory");
+		return -1;
+	}
+	if (cfg->service_a_ca[0] != '\0')
+		rc = trust_add(cred, "--service-a-ca", cfg->service_a_ca, error, error_size);
+	if (rc == 0 && cfg->service_a_cert[0] != '\0')
+		rc = pair_load(cred, "--service-a-cert", cfg->service_a_cert, "--service-a-key",
+			       cfg->service_a_key, &cert, &key, error, error_size);
+	free(cert.data);
+	free(key.data);
+	gnutls_certificate_free_credentials(cred);
+	return rc;
+}

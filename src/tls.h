@@ -1,0 +1,50 @@
+/* tls.h - a role's TLS files: loaded and checked at start, reloaded on SIGHUP, given to each new handshake. */
+#ifndef ECHOSVC_TLS_H
+#define ECHOSVC_TLS_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+/* TLS 1.2 and 1.3 only, GnuTLS's NORMAL ciphers otherwise. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+struct tls_server;
+
+/*
+ * Loads --tls-cert, --tls-key and --tls-client-ca. Returns NULL with one
+ * line naming the file and what is wrong in error (missing, unreadable, not
+ * PEM, a key that does not match the certificate).
+ */
+struct tls_server *tls_server_load(const struct config *cfg, char *error, size_t error_size);
+
+/*
+ * Loads the same files again; on success new handshakes use them, open
+ * connections keep theirs. On failure the old ones stay and error says why.
+ * Returns 0 or -1. One thread at a time (the main thread's signal wait).
+ */
+int tls_server_reload(struct tls_server *tls, char *error, size_t error_size);
+
+/* The PEM texts first loaded, for libmicrohttpd's start options. */
+const char *tls_server_cert_pem(const struct tls_server *tls);
+const char *tls_server_key_pem(const struct tls_server *tls);
+
+/*
+ * Prepares a new connection's GnuTLS session (a gnutls_session_t) before
+ * its handshake: the current credentials and, with --tls-client-ca, a
+ * client certificate that is required and verified in the handshake.
+ * Any loop thread.
+ */
+void tls_server_session(struct tls_server *tls, void *session);
+
+/* Frees every generation of credentials; no session may use them any more. */
+void tls_server_free(struct tls_server *tls);
+
+/*
+ * Checks B's files for calls to A (--service-a-ca, --service-a-cert,
+ * --service-a-key) as start-up does: readable, PEM, key matching. Returns 0,
+ * or -1 with one line in error.
+ */
+int tls_client_check(const struct config *cfg, char *error, size_t error_size);
+
+#endif
