@@ -2,6 +2,7 @@
 """bench.py - echosvc beside nginx on the same machine, in the same run.
 
     python3 tests/bench/bench.py [--build build-release] [--rounds 3] [--duration 5]
+    python3 tests/bench/bench.py --tls      (the TLS variant alone)
 
 Starts echosvc A and B (logging every request to a file) and nginx as the reference
 ceiling (A's role: `return 200`; B's role: a keep-alive proxy hop), then runs wrk
@@ -11,13 +12,20 @@ pending, and counts the TCP connections A accepted. Also measures CPU per call
 PSS and RSS) and B's system calls per call (strace -c -f over a fixed number of calls).
 Writes tests/bench/out/bench.csv, docs/performance.png and prints a summary. Only ratios
 measured side by side count: these machines are shared and noisy.
+
+--tls: client to B over HTTPS and B to A over HTTPS (certificates made with openssl),
+beside nginx with `ssl` on the front and `proxy_ssl` to an nginx TLS A on kept-alive
+connections; A over TLS beside nginx's TLS `return 200`. Prints the handshakes A saw.
 """
 import argparse
 import csv
+import http.client
 import os
 import re
 import shutil
 import signal
+import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -60,13 +68,14 @@ def wrk(url, connections, duration, script=None):
 
 
 class Nginx:
-    def __init__(self, workdir, workers):
+    def __init__(self, workdir, workers, template="nginx.conf.in", extra=()):
         self.dir = workdir
         self.port_a, self.port_b = free_port(), free_port()
-        with open(os.path.join(HERE, "nginx.conf.in")) as f:
+        with open(os.path.join(HERE, template)) as f:
             conf = f.read()
         for key, value in (("@DIR@", workdir), ("@PORT_A@", str(self.port_a)),
-                           ("@PORT_B@", str(self.port_b)), ("@WORKERS@", str(workers))):
+                           ("@PORT_B@", str(self.port_b)), ("@WORKERS@", str(workers))) \
+                + tuple(extra):
             conf = conf.replace(key, value)
         self.conf = os.path.join(workdir, "nginx.conf")
         with open(self.conf, "w") as f:
@@ -76,7 +85,7 @@ class Nginx:
         deadline = time.monotonic() + 10
         while True:
             try:
-                if harness.request(self.port_b, "/call-echo?msg=x")[0] == 200:
+                with socket.create_connection(("127.0.0.1", self.port_b), timeout=1):
                     break
             except OSError:
                 pass
@@ -152,6 +161,74 @@ def syscalls_per_call(b, workdir):
     return (int(total.group(1)) / calls) if total and calls else float("nan"), calls
 
 
+def tls_main(args, workdir, cpus):
+    """The TLS variant: echosvc with TLS on both hops beside nginx doing the same."""
+    from pki import Pki
+    pki = Pki(workdir)
+    tls = ["--tls-cert", pki.server[0], "--tls-key", pki.server[1]]
+    a = harness.Service(["serve-a"] + tls)
+    a_behind = harness.Service(["serve-a"] + tls)
+    b = harness.Service(["serve-b", "--service-a", "https://localhost:%d" % a_behind.port,
+                         "--service-a-ca", pki.ca[0]] + tls)
+    nginx = Nginx(workdir, cpus, "nginx-tls.conf.in",
+                  (("@CERT@", pki.server[0]), ("@KEY@", pki.server[1]), ("@CA@", pki.ca[0])))
+    targets = {
+        ("echosvc", "A"): "https://127.0.0.1:%d/echo?msg=hello" % a.port,
+        ("nginx", "A"): "https://127.0.0.1:%d/echo?msg=hello" % nginx.port_a,
+        ("echosvc", "B"): "https://127.0.0.1:%d/call-echo?msg=hello" % b.port,
+        ("nginx", "B"): "https://127.0.0.1:%d/call-echo?msg=hello" % nginx.port_b,
+    }
+    ctx = ssl.create_default_context(cafile=pki.ca[0])
+
+    def accepted(svc):
+        conn = http.client.HTTPSConnection("127.0.0.1", svc.port, context=ctx, timeout=10)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+        return harness.metric_value(text, "echosvc_connections_accepted_total")
+
+    results = {key: [] for key in targets}
+    calls = handshakes = front = 0
+    try:
+        for r in range(args.rounds):
+            for key, url in targets.items():
+                counting = key == ("echosvc", "B")
+                if counting:
+                    before = (accepted(a_behind), accepted(b))
+                res = wrk(url, 50, args.duration)
+                if counting:
+                    # minus 1 each: the scrapes are connections (and handshakes) too
+                    handshakes += accepted(a_behind) - before[0] - 1
+                    front += accepted(b) - before[1] - 1
+                    calls += res["rps"] * args.duration
+                results[key].append(res)
+                print("tls round %d %-7s %s c=50: %8.0f req/s  p50 %.3f ms  p99 %.3f ms%s"
+                      % (r + 1, key[0], key[1], res["rps"], res["p50"], res["p99"],
+                         "  NON-2XX %d" % res["non2xx"] if res["non2xx"] else ""), flush=True)
+    finally:
+        nginx.stop()
+        for svc in (b, a_behind, a):
+            svc.stop()
+            os.unlink(svc.logfile.name)
+    med = {k: {m: statistics.median(r[m] for r in v) for m in ("rps", "p50", "p99")}
+           for k, v in results.items()}
+    print()
+    print("machine: %d CPUs, %s" % (cpus, os.uname().release))
+    print("TLS, medians of %d rounds, wrk -t1 -c50 -d%ds:" % (args.rounds, args.duration))
+    print("| measure | echosvc | nginx | ratio | target |")
+    print("|---|---|---|---|---|")
+    for role, target in (("A", 0.9), ("B", 0.7)):
+        e, n = med[("echosvc", role)], med[("nginx", role)]
+        print("| %s over TLS req/s | %.0f | %.0f | %.2f | >= %.1f |"
+              % (role, e["rps"], n["rps"], e["rps"] / n["rps"], target))
+        print("| %s over TLS p99 ms | %.3f | %.3f | %.2f | |"
+              % (role, e["p99"], n["p99"], e["p99"] / n["p99"]))
+    print("| full TLS handshakes A saw for %.0f calls from B (c=50) | %d | | | about 50 |"
+          % (calls, handshakes))
+    print("| TLS handshakes B saw from wrk (c=50, %d rounds) | %d | | | %d |"
+          % (args.rounds, front, 50 * args.rounds))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--build", default="build-release")
@@ -159,6 +236,7 @@ def main():
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--sweep-duration", type=int, default=3)
     parser.add_argument("--out", default=os.path.join(HERE, "out"))
+    parser.add_argument("--tls", action="store_true", help="run the TLS variant only")
     args = parser.parse_args()
 
     harness.BIN = os.path.join(ROOT, args.build, "src", "echosvc")
@@ -173,6 +251,13 @@ def main():
     workdir = tempfile.mkdtemp(prefix="echosvc-bench-")
     for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         os.makedirs(os.path.join(workdir, d))
+
+    if args.tls:
+        try:
+            tls_main(args, workdir, cpus)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return
 
     # First, while the machine has every ephemeral port free: later, nginx's
     # proxy at c=1000 leaves thousands of connections in TIME_WAIT.

@@ -69,7 +69,7 @@ class TraceContext(TestCase):
             self.assertEqual(header(raw, "tracestate"), state if passed else None, i)
 
     def test_a_alone_reads_traceparent_too(self):
-        a = self.start("serve-a")
+        a = self.start("serve-a", "--threads", "1")  # one loop: lines in request order
         request(a.port, "/echo?msg=x", headers={"traceparent": VALID})
         request(a.port, "/echo?msg=y")
         a.wait_log(r"endpoint=/echo ", count=2)
