@@ -17,6 +17,10 @@ from harness import BIN, TIME_SCALE, WRAPPER, TestCase, main, metric_value  # no
 from pki import Pki  # noqa: E402
 
 PKI_DIR = tempfile.TemporaryDirectory(prefix="echosvc-pki-")
+# B's limits on a call to A, stretched with the sanitizer or valgrind run they are
+# in: the connect limit covers the TLS handshake, slow under memcheck
+B_LIMITS = ["--connect-timeout-ms", str(int(2000 * TIME_SCALE)),
+            "--timeout-ms", str(int(4000 * TIME_SCALE))]
 PKI = None
 
 
@@ -77,7 +81,7 @@ class Serving(TestCase):
         self.assertIsNotNone(shutil.which("curl"))
         a = self.start("serve-a", *tls_args(PKI.server))
         b = self.start("serve-b", "--service-a", "https://localhost:%d" % a.port,
-                       "--service-a-ca", PKI.ca[0], *tls_args(PKI.server))
+                       "--service-a-ca", PKI.ca[0], *tls_args(PKI.server), *B_LIMITS)
         for port, path, want in ((a.port, "/echo?msg=tls", {"echo": "tls"}),
                                  (b.port, "/call-echo?msg=tls",
                                   {"service_a": {"echo": "tls"}, "service_b": "ok"})):
@@ -152,7 +156,7 @@ class BToA(TestCase):
             url = "https://%s:%d" % (host, a.port)
             b = self.start("serve-b", "--service-a", url, "--service-a-ca", PKI.ca[0],
                            "--retries", "1", "--breaker-failures", "2", "--breaker-open-ms",
-                           "60000", *extra)
+                           "60000", *B_LIMITS, *extra)
             status, doc = self.call(b)
             if want is None:
                 self.assertEqual((status, doc["service_a"]), (200, {"echo": "x"}), (cert, host))
@@ -184,7 +188,7 @@ class BToA(TestCase):
         a_plain = self.start("serve-a")
         b = self.start("serve-b", "--service-a",
                        "https://localhost:%d,%s" % (a_tls.port, a_plain.base),
-                       "--service-a-ca", PKI.ca[0])
+                       "--service-a-ca", PKI.ca[0], *B_LIMITS)
         for i in range(10):
             self.assertEqual(self.call(b, "m%d" % i)[0], 200)
         text = self.metrics(b)
@@ -194,12 +198,11 @@ class BToA(TestCase):
     def test_connections_and_handshakes_stay_at_the_calls_in_flight(self):
         calls, clients = (1000 if WRAPPER else 10000), 10  # valgrind: the same shape, fewer
         a = self.start("serve-a", *tls_args(PKI.server, client_ca=PKI.ca))
-        # the connect limit covers the TLS handshake: ten at once under a
-        # sanitizer take longer than the default 500 ms
+        # ten handshakes at once under a sanitizer take longer than the
+        # default 500 ms connect limit: B_LIMITS
         b = self.start("serve-b", "--service-a", "https://localhost:%d" % a.port,
                        "--service-a-ca", PKI.ca[0], "--service-a-cert", PKI.client[0],
-                       "--service-a-key", PKI.client[1],
-                       "--connect-timeout-ms", str(int(500 * TIME_SCALE * 4)))
+                       "--service-a-key", PKI.client[1], *B_LIMITS)
 
         def client(n):
             conn = http.client.HTTPConnection("127.0.0.1", b.port, timeout=30 * TIME_SCALE)
