@@ -8,12 +8,12 @@
 
 #include "config.h"
 #include "loop.h"
-#include "tls.h"
 #include "trace.h"
 
 
 struct server;
 struct server_request;
+struct tls_server;
 
 /* A server's counters, kept by the caller so that they outlive the server
  * (another thread may read them for /metrics while this one stops). */
