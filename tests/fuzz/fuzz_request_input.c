@@ -1,6 +1,7 @@
 /* fuzz_request_input.c - libFuzzer: what a client sends, through query, head, JSON and log code. */
 #include <assert.h>
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "log.h"
 #include "query.h"
 #include "request_head.h"
+#include "trace.h"
 
 /* Whether bytes are well-formed UTF-8 without a raw control character. */
 static int clean_utf8(const unsigned char *p, size_t len)
@@ -51,6 +53,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(id_len >= 1 && id_len <= REQUEST_HEAD_ID_MAX);
 		assert(strspn(query, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 				     "0123456789._:-") == id_len);
+	}
+	/* a traceparent, valid or not, gives lower-case hex ids; the one sent
+	 * on is always version 00 and 55 characters; a tracestate passed on
+	 * holds no line break */
+	{
+		struct trace t;
+		char next[TRACE_PARENT_LEN + 1];
+		bool kept = trace_begin(&t, query);
+		const char *state = trace_state_forward(&t, query);
+
+		assert(strlen(t.trace_id) == TRACE_ID_LEN && strlen(t.span_id) == TRACE_SPAN_LEN);
+		assert(strspn(t.trace_id, "0123456789abcdef") == TRACE_ID_LEN);
+		assert(strspn(t.span_id, "0123456789abcdef") == TRACE_SPAN_LEN);
+		assert(kept == (t.parent_id[0] != '\0'));
+		assert(!kept || memcmp(query + 3, t.trace_id, TRACE_ID_LEN) == 0);
+		trace_format_parent(&t, next);
+		assert(strlen(next) == TRACE_PARENT_LEN && memcmp(next, "00-", 3) == 0);
+		assert(state == NULL || (kept && strpbrk(state, "\r\n") == NULL &&
+					 strlen(state) <= TRACE_STATE_MAX));
 	}
 	/* an absolute-form target gives a path inside it that starts with '/' */
 	{
