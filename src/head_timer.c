@@ -26,6 +26,7 @@ struct head_timer {
 	struct loop_timer scan;
 	unsigned timeout_ms;
 	unsigned interval_ms;
+	bool tls;                  /* the connections speak TLS: no raw 408 */
 	head_timer_expired *expired;
 	void *arg;
 	struct head_watch *watches;
@@ -46,13 +47,17 @@ static bool bytes_received(int fd, uint64_t *bytes)
 
 /* Answers 408 on the raw socket (nothing else is being written to it: its
  * head is not complete) and shuts it down, which makes libmicrohttpd read
- * the end of the stream and close the connection. */
-static void time_out(struct head_timer *timer, struct head_watch *watch)
+ * the end of the stream and close the connection. A TLS connection gets no
+ * answer: only its TLS session could carry one, and that is libmicrohttpd's. */
+static void time_out(struct head_timer *timer, struct head_watch *watch, const char *id)
 {
-	char body[160], answer[512], id[REQUEST_HEAD_NEW_ID_LEN + 1];
+	char body[160], answer[512];
 	int body_len, len;
 
-	request_head_new_id(id);
+	if (timer->tls) {
+		shutdown(watch->fd, SHUT_RDWR);
+		return;
+	}
 	body_len = snprintf(body, sizeof(body),
 			    "{\"error\":\"request head not complete within %u ms (--header-timeout-ms)\"}\n",
 			    timer->timeout_ms);
@@ -89,15 +94,18 @@ static void scan(void *arg)
 			continue;
 		}
 		if (now - w->first_byte_ms >= timer->timeout_ms) {
-			timer->expired(timer->arg, w->fd, now - w->first_byte_ms);
-			time_out(timer, w);
+			char id[REQUEST_HEAD_NEW_ID_LEN + 1];
+
+			request_head_new_id(id); /* the answer's and the log line's */
+			timer->expired(timer->arg, w->fd, now - w->first_byte_ms, id);
+			time_out(timer, w, id);
 			w->first_byte_ms = UINT64_MAX; /* once */
 		}
 	}
 	loop_timer_arm(timer->loop, &timer->scan, timer->interval_ms);
 }
 
-struct head_timer *head_timer_new(struct loop *loop, unsigned timeout_ms,
+struct head_timer *head_timer_new(struct loop *loop, unsigned timeout_ms, bool tls,
 				  head_timer_expired *expired, void *arg)
 {
 	struct head_timer *timer = calloc(1, sizeof(*timer));
@@ -106,6 +114,7 @@ struct head_timer *head_timer_new(struct loop *loop, unsigned timeout_ms,
 		return NULL;
 	timer->loop = loop;
 	timer->timeout_ms = timeout_ms;
+	timer->tls = tls;
 	/* a tenth of the timeout, within 10 ms .. 1 s */
 	timer->interval_ms = timeout_ms / 10 < 10 ? 10 : timeout_ms / 10 > SCAN_MAX_MS
 								 ? SCAN_MAX_MS

@@ -22,11 +22,14 @@ struct head_watch;
 
 /* Called for each connection timed out, just before its 408 goes out: the
  * server logs and counts it. fd is the client's socket, still connected;
- * waited_ms is from the first byte seen. */
-typedef void head_timer_expired(void *arg, int fd, uint64_t waited_ms);
+ * waited_ms is from the first byte seen; id is the X-Request-Id the 408
+ * carries. */
+typedef void head_timer_expired(void *arg, int fd, uint64_t waited_ms, const char *id);
 
-/* Starts scanning on loop. NULL with errno when out of memory. */
-struct head_timer *head_timer_new(struct loop *loop, unsigned timeout_ms,
+/* Starts scanning on loop. With tls the connections speak TLS: a timed-out
+ * one is closed without an answer (the handshake's bytes count as the
+ * head's). NULL with errno when out of memory. */
+struct head_timer *head_timer_new(struct loop *loop, unsigned timeout_ms, bool tls,
 				  head_timer_expired *expired, void *arg);
 
 /* Stops and frees; every watch must have been forgotten. */

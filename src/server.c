@@ -304,10 +304,10 @@ void server_metrics_init(const struct server_options *options)
 
 /* head_timer_expired: a client's head did not arrive in time; it gets
  * its 408. Logged and counted like an answer, with no route and no method. */
-static void head_timed_out(void *arg, int fd, uint64_t waited_ms)
+static void head_timed_out(void *arg, int fd, uint64_t waited_ms, const char *id)
 {
 	struct server *srv = arg;
-	char message[96], id[REQUEST_HEAD_NEW_ID_LEN + 1], peer[INET6_ADDRSTRLEN + 16];
+	char message[96], peer[INET6_ADDRSTRLEN + 16];
 	struct sockaddr_storage addr;
 	socklen_t addr_len = sizeof(addr);
 	struct trace trace;
@@ -316,7 +316,6 @@ static void head_timed_out(void *arg, int fd, uint64_t waited_ms)
 				    .trace_id = trace.trace_id, .span_id = trace.span_id,
 				    .method = "-", .peer = peer};
 
-	request_head_new_id(id);
 	trace_begin(&trace, NULL);
 	server_format_peer(getpeername(fd, (struct sockaddr *)&addr, &addr_len) == 0
 				   ? (struct sockaddr *)&addr
@@ -400,7 +399,8 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	srv->options = options;
 	srv->stopping = options->stopping;
 	loop_timer_init(&srv->mhd_timer, on_daemon_timer, srv);
-	srv->head_timer = head_timer_new(loop, cfg->header_timeout_ms, head_timed_out, srv);
+	srv->head_timer = head_timer_new(loop, cfg->header_timeout_ms, options->tls != NULL,
+				       head_timed_out, srv);
 	if (srv->head_timer == NULL) {
 		snprintf(error, error_size, "server: %s", strerror(errno));
 		free(srv);

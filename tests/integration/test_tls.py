@@ -129,6 +129,29 @@ class Serving(TestCase):
                                       'echosvc_requests_total{handler="/echo"}'), 1)
 
 
+class SlowHandshake(TestCase):
+    def test_header_timeout_closes_a_stalled_handshake_without_plaintext(self):
+        timeout_ms = 500
+        a = self.start("serve-a", *tls_args(PKI.server), "--header-timeout-ms", str(timeout_ms))
+        with socket.create_connection(("127.0.0.1", a.port), timeout=30 * TIME_SCALE) as s:
+            s.sendall(b"\x16\x03\x01\x02")  # the start of a ClientHello, then nothing
+            received = b""
+            try:
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    received += chunk
+            except ConnectionResetError:
+                pass
+        # closed, with no plaintext HTTP written into a TLS stream
+        self.assertNotIn(b"HTTP/1.1", received)
+        line = a.wait_log(r"endpoint=- status=error .* code=408 ")
+        self.assertIn("--header-timeout-ms", line)
+        # and a good client is still served
+        self.assertEqual(https_get(a.port, "/health", client_context())[0], 200)
+
+
 class BToA(TestCase):
     def call(self, b, msg="x"):
         conn = http.client.HTTPConnection("127.0.0.1", b.port, timeout=30 * TIME_SCALE)
