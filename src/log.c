@@ -172,6 +172,51 @@ static void line_printf(struct line *line, const char *format, ...)
 		line->len += (size_t)n < room ? (size_t)n : room - 1;
 }
 
+/* Appends bytes, cut at the line's end: the hot path of every line, without
+ * a format string to parse. */
+static void line_append(struct line *line, const char *text, size_t len)
+{
+	size_t room = sizeof(line->text) - 1 - line->len;
+
+	if (len > room)
+		len = room;
+	memcpy(line->text + line->len, text, len);
+	line->len += len;
+}
+
+static void line_append_str(struct line *line, const char *text)
+{
+	line_append(line, text, strlen(text));
+}
+
+/* Adds " key=" (text) or ,"key": (JSON). */
+static void line_key(struct line *line, const char *key)
+{
+	if (log_format == CONFIG_LOG_JSON) {
+		line_append(line, ",\"", 2);
+		line_append_str(line, key);
+		line_append(line, "\":", 2);
+	} else {
+		line_append(line, " ", 1);
+		line_append_str(line, key);
+		line_append(line, "=", 1);
+	}
+}
+
+/* Adds " key=N" or ,"key":N. */
+static void line_number(struct line *line, const char *key, unsigned long long value)
+{
+	char digits[24];
+	size_t n = sizeof(digits);
+
+	do {
+		digits[--n] = (char)('0' + value % 10);
+		value /= 10;
+	} while (value != 0);
+	line_key(line, key);
+	line_append(line, digits + n, sizeof(digits) - n);
+}
+
 /* Adds " key=value" (text) or ,"key":"value" (JSON) with escaping. */
 static void line_field(struct line *line, const char *key, const char *value, size_t len,
 		       bool force_quote, size_t max)
@@ -180,12 +225,11 @@ static void line_field(struct line *line, const char *key, const char *value, si
 
 	if (max > room)
 		max = room;
+	line_key(line, key);
 	if (log_format == CONFIG_LOG_JSON) {
-		line_printf(line, ",\"%s\":", key);
 		room = sizeof(line->text) - 1 - line->len;
 		line->len += json_field(line->text + line->len, max < room ? max : room, value, len);
 	} else {
-		line_printf(line, " %s=", key);
 		room = sizeof(line->text) - 1 - line->len;
 		if (room >= 8)
 			line->len += log_format_value(line->text + line->len,
@@ -200,17 +244,20 @@ static void line_begin(struct line *line)
 	const struct time_cache *now = log_now(&millis);
 
 	line->len = 0;
-	if (log_format == CONFIG_LOG_JSON)
+	if (log_format == CONFIG_LOG_JSON) {
 		line_printf(line, "{\"time\":\"%s.%03ld%s\",\"service\":\"%s\"", now->iso,
 			    millis, now->zone, log_service);
-	else
-		line_printf(line, "%s service=%s", now->text, log_service);
+	} else {
+		line_append_str(line, now->text);
+		line_append(line, " service=", 9);
+		line_append_str(line, log_service);
+	}
 }
 
 static void line_finish(struct line *line)
 {
 	if (log_format == CONFIG_LOG_JSON)
-		line_printf(line, "}");
+		line_append(line, "}", 1);
 	line->text[line->len++] = '\n';
 }
 
@@ -283,27 +330,18 @@ void log_request(const struct log_request *entry)
 	line_field(&line, "status", entry->ok ? "ok" : "error", entry->ok ? 2 : 5, false, 16);
 	if (entry->error != NULL)
 		line_field(&line, "error", entry->error, entry->error_len, true, 2 * FIELD_MAX);
-	if (log_format == CONFIG_LOG_JSON)
-		line_printf(&line, ",\"latency_ms\":%lu,\"code\":%u", entry->latency_ms, entry->code);
-	else
-		line_printf(&line, " latency_ms=%lu code=%u", entry->latency_ms, entry->code);
+	line_number(&line, "latency_ms", entry->latency_ms);
+	line_number(&line, "code", entry->code);
 	line_optional(&line, "request_id", entry->request_id, 256);
 	line_optional(&line, "trace_id", entry->trace_id, 64);
 	line_optional(&line, "span_id", entry->span_id, 64);
 	line_optional(&line, "parent_id", entry->parent_id, 64);
 	line_optional(&line, "method", entry->method, 64);
 	line_optional(&line, "peer", entry->peer, 80);
-	if (log_format == CONFIG_LOG_JSON)
-		line_printf(&line, ",\"bytes\":%zu", entry->bytes);
-	else
-		line_printf(&line, " bytes=%zu", entry->bytes);
+	line_number(&line, "bytes", entry->bytes);
 	line_optional(&line, "replica", entry->replica, 2 * FIELD_MAX);
-	if (entry->attempts > 0) {
-		if (log_format == CONFIG_LOG_JSON)
-			line_printf(&line, ",\"attempts\":%u", entry->attempts);
-		else
-			line_printf(&line, " attempts=%u", entry->attempts);
-	}
+	if (entry->attempts > 0)
+		line_number(&line, "attempts", entry->attempts);
 	line_optional(&line, "fault", entry->fault, 32);
 	line_finish(&line);
 	line_send(&line);
