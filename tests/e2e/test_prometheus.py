@@ -99,6 +99,8 @@ class Prometheus(TestCase):
                     "  - job_name: echosvc\n"
                     "    static_configs:\n"
                     "      - targets: ['127.0.0.1:%d', '127.0.0.1:%d']\n"
+                    # the target labels Kubernetes service discovery adds
+                    "        labels: {service: echosvc, endpoint: http-metrics}\n"
                     "  - job_name: faults\n"
                     "    static_configs:\n"
                     "      - targets: ['127.0.0.1:%d', '127.0.0.1:%d']\n"
@@ -138,6 +140,12 @@ class Prometheus(TestCase):
         result = self.query('echosvc_requests_total{job="echosvc",handler="/metrics"}')
         self.assertEqual(sorted(r["metric"]["instance"] for r in result),
                          sorted("127.0.0.1:%d" % p for p in (a.port, b.port)))
+        # the target labels stand as they are: no metric of ours collides with them
+        # (a collision would rename ours exported_service / exported_endpoint)
+        self.wait_value('count(echosvc_requests_total{job="echosvc",service="echosvc",endpoint="http-metrics"})'
+                        ' == bool count(echosvc_requests_total{job="echosvc"})', 1)
+        self.assertEqual(self.query('count({job="echosvc",exported_service!=""})'), [])
+        self.assertEqual(self.query('count({job="echosvc",exported_endpoint!=""})'), [])
         # the process metrics of every client library, for each target
         self.wait_value('count(process_resident_memory_bytes{job="echosvc"} > 0)', 2)
         self.wait_value('count(process_open_fds{job="echosvc"} > 0)', 2)
