@@ -1,4 +1,4 @@
-/* head_timer.c - the header timeout: a request head that does not arrive in time gets 408. */
+/* head_timer.c - client sockets as the kernel sees them: the header timeout (408) and the peer's FIN. */
 #include "head_timer.h"
 
 #include <errno.h>
@@ -6,6 +6,8 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "request_head.h"
@@ -14,7 +16,10 @@
 
 struct head_watch {
 	struct head_watch *prev, *next;
+	struct head_timer *timer;
 	int fd;
+	struct loop_io fin_io;     /* EPOLLRDHUP, once; fd < 0: not watched */
+	bool peer_fin;             /* the client has half-closed */
 	bool busy;                 /* a head is complete, its answer not done */
 	bool was_busy;             /* busy since the last scan */
 	uint64_t baseline;         /* bytes received when last idle */
@@ -135,13 +140,41 @@ void head_timer_free(struct head_timer *timer)
 	free(timer);
 }
 
+/*
+ * The client's FIN (EPOLLRDHUP, one-shot). libmicrohttpd 0.9.75 takes a
+ * short read for "nothing more to read" under edge-triggered epoll, so when
+ * a request and its client's FIN come together it never reads the end of the
+ * stream. While a request is in progress, or one is still unread, its
+ * answer must say Connection: close (head_timer_half_closed()); on an idle
+ * connection with nothing unread, a shutdown makes libmicrohttpd read the
+ * end of the stream and close it. One epoll_ctl per connection, where a
+ * recv(MSG_PEEK) per answer did it before.
+ */
+static void on_peer_fin(void *arg, uint32_t events)
+{
+	struct head_watch *watch = arg;
+	int unread = 0;
+
+	if (watch->busy || (ioctl(watch->fd, FIONREAD, &unread) == 0 && unread > 0))
+		watch->peer_fin = true;
+	else
+		shutdown(watch->fd, SHUT_RDWR);
+}
+
 struct head_watch *head_timer_watch(struct head_timer *timer, int fd)
 {
 	struct head_watch *watch = calloc(1, sizeof(*watch));
 
 	if (watch == NULL)
 		return NULL;
+	watch->timer = timer;
 	watch->fd = fd;
+	watch->fin_io.fd = fd;
+	watch->fin_io.events = EPOLLRDHUP | EPOLLONESHOT;
+	watch->fin_io.handle = on_peer_fin;
+	watch->fin_io.arg = watch;
+	if (loop_io_add(timer->loop, &watch->fin_io) < 0)
+		watch->fin_io.fd = -1; /* head_timer_half_closed() asks the socket */
 	watch->next = timer->watches;
 	if (timer->watches != NULL)
 		timer->watches->prev = watch;
@@ -149,10 +182,23 @@ struct head_watch *head_timer_watch(struct head_timer *timer, int fd)
 	return watch;
 }
 
+bool head_timer_half_closed(const struct head_watch *watch, int fd)
+{
+	char byte;
+
+	if (watch != NULL && watch->fin_io.fd >= 0)
+		return watch->peer_fin;
+	return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 void head_timer_forget(struct head_timer *timer, struct head_watch *watch)
 {
 	if (watch == NULL)
 		return;
+	/* libmicrohttpd closes the socket right after: that takes it out of
+	 * the epoll set, no epoll_ctl needed */
+	if (watch->fin_io.fd >= 0)
+		loop_io_forget(timer->loop, &watch->fin_io);
 	if (watch->prev != NULL)
 		watch->prev->next = watch->next;
 	else
@@ -166,6 +212,10 @@ void head_timer_busy(struct head_watch *watch, bool busy)
 {
 	if (watch == NULL)
 		return;
+	/* an answer is done and the client had half-closed meanwhile: the
+	 * answer is all in the kernel's hands, the connection can end */
+	if (watch->busy && !busy && watch->peer_fin)
+		shutdown(watch->fd, SHUT_RDWR);
 	watch->busy = busy;
 	watch->was_busy = true;
 }

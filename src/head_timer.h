@@ -1,4 +1,4 @@
-/* head_timer.h - the header timeout: a request head that does not arrive in time gets 408. */
+/* head_timer.h - client sockets as the kernel sees them: the header timeout (408) and the peer's FIN. */
 #ifndef ECHOSVC_HEAD_TIMER_H
 #define ECHOSVC_HEAD_TIMER_H
 
@@ -44,5 +44,10 @@ void head_timer_forget(struct head_timer *timer, struct head_watch *watch);
 
 /* A request head is complete (busy) or its answer is done (not busy). */
 void head_timer_busy(struct head_watch *watch, bool busy);
+
+/* Whether the client has half-closed (sent its FIN) while a request was
+ * in progress or unread: its answer must then say Connection: close.
+ * watch may be NULL (fd's socket is then asked with a recv(MSG_PEEK)). */
+bool head_timer_half_closed(const struct head_watch *watch, int fd);
 
 #endif

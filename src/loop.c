@@ -112,13 +112,18 @@ int loop_io_modify(struct loop *loop, struct loop_io *io, uint32_t events)
 	return epoll_ctl(loop->epoll_fd, EPOLL_CTL_MOD, io->fd, &event);
 }
 
+void loop_io_forget(struct loop *loop, struct loop_io *io)
+{
+	for (int i = loop->event_next; i < loop->event_count; i++)
+		if (loop->events[i].data.ptr == io)
+			loop->events[i].data.ptr = NULL;
+}
+
 void loop_io_remove(struct loop *loop, struct loop_io *io)
 {
 	/* ENOENT or EBADF when the fd is closed already: nothing to undo */
 	epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, io->fd, NULL);
-	for (int i = loop->event_next; i < loop->event_count; i++)
-		if (loop->events[i].data.ptr == io)
-			loop->events[i].data.ptr = NULL;
+	loop_io_forget(loop, io);
 }
 
 void loop_timer_init(struct loop_timer *timer, loop_timer_handler *fire, void *arg)

@@ -52,6 +52,11 @@ int loop_io_modify(struct loop *loop, struct loop_io *io, uint32_t events);
  * collected for io in this turn is dropped: io may be freed on return. */
 void loop_io_remove(struct loop *loop, struct loop_io *io);
 
+/* Forgets io without a system call: for an fd about to be closed (closing
+ * takes it out of the epoll set). An event already collected for io in this
+ * turn is dropped. */
+void loop_io_forget(struct loop *loop, struct loop_io *io);
+
 void loop_timer_init(struct loop_timer *timer, loop_timer_handler *fire, void *arg);
 
 /* (Re)arms timer to fire delay_ms from now. Returns 0, or -1 (ENOMEM). */

@@ -42,22 +42,14 @@ void server_format_peer(const struct sockaddr *addr, char *dst, size_t dst_size)
 	}
 }
 
-/*
- * Whether the client has sent its FIN (an HTTP/1.1 half-close after the
- * request). libmicrohttpd 0.9.75 takes a short read for "nothing more to
- * read" under edge-triggered epoll; when the request and the FIN came
- * together it never reads the end of the stream, and would hold the
- * connection open until the idle timeout after answering. An answer with
- * Connection: close makes it close the connection once the answer is sent.
- */
+/* Whether the client has sent its FIN (an HTTP/1.1 half-close after the
+ * request): the answer then says Connection: close (see head_timer.c). */
 static bool client_half_closed(const struct server_request *req)
 {
 	const union MHD_ConnectionInfo *info =
 		MHD_get_connection_info(req->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-	char byte;
 
-	return info != NULL &&
-	       recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+	return info != NULL && head_timer_half_closed(req->watch, info->connect_fd);
 }
 
 static const char *fault_field(const struct server_request *req)
