@@ -51,6 +51,10 @@ static void *uri_started(void *cls, const char *uri, struct MHD_Connection *conn
 	req->start_ns = server_now_ns();
 	req->query_len = query_len;
 	req->cr_in_target = strchr(uri, '\r') != NULL;
+	/* uri points into libmicrohttpd's copy of the request line, where the
+	 * target ends with the NUL it wrote before the version: a NUL the
+	 * client sent ends the string earlier (checked in access_handler) */
+	req->target_end = uri + strlen(uri);
 	if (query != NULL)
 		memcpy(req->query, query + 1, query_len);
 	atomic_fetch_add_explicit(&srv->stats->requests_active, 1, memory_order_relaxed);
@@ -227,8 +231,11 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 	if (req == NULL)
 		return MHD_NO; /* uri_started() could not allocate: drop the connection */
 	if (!req->started) {
-		const char *framing = req->cr_in_target ? "a bare CR in the request line"
-							: request_head_framing_error(connection, version);
+		const char *framing =
+			req->cr_in_target ? "a bare CR in the request line"
+			: version[0] != '\0' && version != req->target_end + 1
+				? "a NUL byte in the request line"
+				: request_head_framing_error(connection, version);
 
 		const union MHD_ConnectionInfo *context =
 			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);

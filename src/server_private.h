@@ -51,6 +51,8 @@ struct server_request {
 	struct MHD_Connection *connection;
 	const struct server_route *route;     /* NULL: not found */
 	const char *path;                     /* MHD's decoded path, borrowed */
+	const char *target_end;               /* where the raw target's string ended
+					       * (compared, never read) */
 	const char *method;                   /* as the client sent it, MHD's */
 	enum metrics_method method_label;
 	uint64_t start_ns;

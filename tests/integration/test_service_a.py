@@ -213,6 +213,14 @@ class ServiceA(TestCase):
             reply = raw_exchange(a.port, head)
             self.assertTrue(reply.startswith(b"HTTP/1.1 400"), (head, reply[:60]))
             self.assertIn(b"bare CR", reply)
+        # a NUL byte in the request line would cut msg short: refused
+        for head in (b"GET /echo?msg=a\x00b HTTP/1.1\r\nHost: x\r\n\r\n",
+                     b"GET /echo?msg=a\x00HTTP/1.1 HTTP/1.1\r\nHost: x\r\n\r\n"):
+            reply = raw_exchange(a.port, head + smuggled)
+            self.assertTrue(reply.startswith(b"HTTP/1.1 400"), (head, reply[:60]))
+            self.assertIn(b"NUL byte in the request line", reply)
+            self.assertIn(b"Connection: close", reply)
+            self.assertNotIn(b"smuggled", reply)
         # no Host on HTTP/1.1
         reply = raw_exchange(a.port, b"GET /echo?msg=x HTTP/1.1\r\n\r\n")
         self.assertTrue(reply.startswith(b"HTTP/1.1 400"), reply[:60])
@@ -225,7 +233,7 @@ class ServiceA(TestCase):
         self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply[:60])
         self.assertEqual(request(a.port, "/health")[0], 200)
         # each refusal is logged like any answer; the smuggled request never ran
-        self.assertEqual(len([m for m in a.request_lines("/echo") if m.group("code") == "400"]), 8)
+        self.assertEqual(len([m for m in a.request_lines("/echo") if m.group("code") == "400"]), 10)
         self.assertFalse(any("smuggled" in line for line in a.log_lines()))
 
     def test_absolute_form_target(self):
