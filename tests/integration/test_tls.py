@@ -128,8 +128,13 @@ class Serving(TestCase):
         self.assertNotEqual(r.returncode, 0)
         # none of them reached a handler
         self.assertEqual(len(a.request_lines()), 1)
+        # curl with the client certificate is served
+        r = curl("--cacert", PKI.ca[0], "--cert", PKI.client[0], "--key", PKI.client[1],
+                 "https://127.0.0.1:%d/echo?msg=curl" % a.port)
+        body, _, code = r.stdout.decode().rpartition("\n")
+        self.assertEqual((code, json.loads(body)), ("200", {"echo": "curl"}), r.stderr)
         self.assertEqual(metric_value(https_get(a.port, "/metrics", client_context(cert=PKI.client))[1].decode(),
-                                      'echosvc_requests_total{handler="/echo"}'), 1)
+                                      'echosvc_requests_total{handler="/echo"}'), 2)
 
 
 class SlowHandshake(TestCase):
