@@ -12,6 +12,7 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from harness import TestCase, free_port, main, request  # noqa: E402
 from test_faults import fault_plan  # noqa: E402
+from pki import Pki  # noqa: E402
 
 CALLS = 80          # client calls to the faulty pair
 FAILURES = 3        # B's --breaker-failures
@@ -92,6 +93,10 @@ class Prometheus(TestCase):
         self.assertEqual(got, want)
         self.assertIn(503, want)  # the breaker did open within the loop
 
+        # an A that serves HTTPS only, scraped the way a TLS target is
+        pki = Pki(self.data.name)
+        a_tls = self.start("serve-a", "--tls-cert", pki.server[0], "--tls-key", pki.server[1])
+
         config = os.path.join(self.data.name, "prometheus.yml")
         with open(config, "w") as f:
             f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
@@ -104,7 +109,12 @@ class Prometheus(TestCase):
                     "  - job_name: faults\n"
                     "    static_configs:\n"
                     "      - targets: ['127.0.0.1:%d', '127.0.0.1:%d']\n"
-                    % (a.port, b.port, a2.port, b2.port))
+                    "  - job_name: tls\n"
+                    "    scheme: https\n"
+                    "    tls_config: {ca_file: '%s'}\n"
+                    "    static_configs:\n"
+                    "      - targets: ['127.0.0.1:%d']\n"
+                    % (a.port, b.port, a2.port, b2.port, pki.ca[0], a_tls.port))
         self.prom_port = free_port()
         self.prom_log = open(os.path.join(self.data.name, "prometheus.log"), "wb")
         self.prom = subprocess.Popen(
@@ -149,6 +159,10 @@ class Prometheus(TestCase):
         # the process metrics of every client library, for each target
         self.wait_value('count(process_resident_memory_bytes{job="echosvc"} > 0)', 2)
         self.wait_value('count(process_open_fds{job="echosvc"} > 0)', 2)
+
+        # over TLS, with the chain checked against the test CA
+        self.wait_value('up{job="tls"}', 1)
+        self.wait_value('sum(echosvc_requests_total{job="tls",handler="/metrics",code="200"}) > bool 0', 1)
 
         # the faulty pair: A's injected errors, B's 502s, the breaker, all by name
         a2_target, b2_target = ("127.0.0.1:%d" % p for p in (a2.port, b2.port))
