@@ -10,12 +10,13 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include "list.h"
 #include "request_head.h"
 
 #define SCAN_MAX_MS 1000  /* how late a first byte may be noticed */
 
 struct head_watch {
-	struct head_watch *prev, *next;
+	struct list_link link;     /* on the timer's list */
 	struct head_timer *timer;
 	int fd;
 	struct loop_io fin_io;     /* EPOLLRDHUP, once; fd < 0: not watched */
@@ -34,7 +35,7 @@ struct head_timer {
 	bool tls;                  /* the connections speak TLS: no raw 408 */
 	head_timer_expired *expired;
 	void *arg;
-	struct head_watch *watches;
+	struct list_link *watches;
 };
 
 /* The bytes the kernel has received on fd; false when it cannot tell. */
@@ -80,7 +81,8 @@ static void scan(void *arg)
 	struct head_timer *timer = arg;
 	uint64_t now = loop_now_ms();
 
-	for (struct head_watch *w = timer->watches; w != NULL; w = w->next) {
+	for (struct list_link *l = timer->watches; l != NULL; l = l->next) {
+		struct head_watch *w = LIST_ITEM(l, struct head_watch, link);
 		uint64_t bytes;
 
 		if (w->busy || w->first_byte_ms == UINT64_MAX || !bytes_received(w->fd, &bytes))
@@ -175,20 +177,20 @@ struct head_watch *head_timer_watch(struct head_timer *timer, int fd)
 	watch->fin_io.arg = watch;
 	if (loop_io_add(timer->loop, &watch->fin_io) < 0)
 		watch->fin_io.fd = -1; /* head_timer_half_closed() asks the socket */
-	watch->next = timer->watches;
-	if (timer->watches != NULL)
-		timer->watches->prev = watch;
-	timer->watches = watch;
+	list_push(&timer->watches, &watch->link);
 	return watch;
 }
 
-bool head_timer_half_closed(const struct head_watch *watch, int fd)
+bool head_timer_half_closed(const struct head_watch *watch)
 {
 	char byte;
 
-	if (watch != NULL && watch->fin_io.fd >= 0)
+	if (watch == NULL)
+		return false;
+	if (watch->fin_io.fd >= 0)
 		return watch->peer_fin;
-	return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+	/* the FIN is not watched (epoll_ctl failed): ask the socket */
+	return recv(watch->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 void head_timer_forget(struct head_timer *timer, struct head_watch *watch)
@@ -199,12 +201,7 @@ void head_timer_forget(struct head_timer *timer, struct head_watch *watch)
 	 * the epoll set, no epoll_ctl needed */
 	if (watch->fin_io.fd >= 0)
 		loop_io_forget(timer->loop, &watch->fin_io);
-	if (watch->prev != NULL)
-		watch->prev->next = watch->next;
-	else
-		timer->watches = watch->next;
-	if (watch->next != NULL)
-		watch->next->prev = watch->prev;
+	list_remove(&timer->watches, &watch->link);
 	free(watch);
 }
 

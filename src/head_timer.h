@@ -47,7 +47,7 @@ void head_timer_busy(struct head_watch *watch, bool busy);
 
 /* Whether the client has half-closed (sent its FIN) while a request was
  * in progress or unread: its answer must then say Connection: close.
- * watch may be NULL (fd's socket is then asked with a recv(MSG_PEEK)). */
-bool head_timer_half_closed(const struct head_watch *watch, int fd);
+ * false for a NULL watch (a connection not watched: out of memory). */
+bool head_timer_half_closed(const struct head_watch *watch);
 
 #endif

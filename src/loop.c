@@ -37,12 +37,17 @@ struct loop {
 	int event_count;
 };
 
-uint64_t loop_now_ms(void)
+uint64_t loop_now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t loop_now_ms(void)
+{
+	return loop_now_ns() / 1000000u;
 }
 
 static void wake_read(void *arg, uint32_t events)

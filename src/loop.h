@@ -42,6 +42,9 @@ void loop_free(struct loop *loop);
 /* Milliseconds of CLOCK_MONOTONIC: the clock of every timer. */
 uint64_t loop_now_ms(void);
 
+/* The same clock in nanoseconds: latencies. */
+uint64_t loop_now_ns(void);
+
 /* Starts watching io->fd for io->events. Returns 0, or -1 with errno. */
 int loop_io_add(struct loop *loop, struct loop_io *io);
 

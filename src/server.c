@@ -2,7 +2,6 @@
 #include "server.h"
 
 #include <errno.h>
-#include <arpa/inet.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -48,7 +47,7 @@ static void *uri_started(void *cls, const char *uri, struct MHD_Connection *conn
 		return NULL; /* the access handler then refuses the request */
 	req->server = srv;
 	req->connection = connection;
-	req->start_ns = server_now_ns();
+	req->start_ns = loop_now_ns();
 	req->query_len = query_len;
 	req->cr_in_target = strchr(uri, '\r') != NULL;
 	/* uri points into libmicrohttpd's copy of the request line, where the
@@ -61,16 +60,15 @@ static void *uri_started(void *cls, const char *uri, struct MHD_Connection *conn
 	return req;
 }
 
+static struct head_watch *request_watch(const struct server_request *req)
+{
+	return req->conn != NULL ? req->conn->watch : NULL;
+}
+
 static void delayed_remove(struct server *srv, struct server_request *req)
 {
 	loop_timer_disarm(srv->loop, &req->fault_timer);
-	if (req->delayed_prev != NULL)
-		req->delayed_prev->delayed_next = req->delayed_next;
-	else
-		srv->delayed = req->delayed_next;
-	if (req->delayed_next != NULL)
-		req->delayed_next->delayed_prev = req->delayed_prev;
-	req->delayed_prev = req->delayed_next = NULL;
+	list_remove(&srv->delayed, &req->delayed_link);
 }
 
 /* The injected delay is over: the request goes on where it stopped. */
@@ -103,10 +101,7 @@ static bool fault_gate(struct server_request *req)
 			loop_timer_init(&req->fault_timer, delay_over, req);
 			if (loop_timer_arm(srv->loop, &req->fault_timer, srv->config->fault_delay_ms) == 0) {
 				req->fault_delay = true;
-				req->delayed_next = srv->delayed;
-				if (srv->delayed != NULL)
-					srv->delayed->delayed_prev = req;
-				srv->delayed = req;
+				list_push(&srv->delayed, &req->delayed_link);
 				metrics_fault_observe(METRICS_FAULT_DELAY);
 				server_suspend(req);
 				return false;
@@ -132,12 +127,30 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 		return;
 	if (req->fault_timer.slot != 0) /* closed while delayed: only at the daemon's stop */
 		delayed_remove(srv, req);
-	head_timer_busy(req->watch, false);
+	head_timer_busy(request_watch(req), false);
 	if (req->free_data != NULL)
 		req->free_data(req->data);
 	free(req);
 	*req_cls = NULL;
 	atomic_fetch_sub_explicit(&srv->stats->requests_active, 1, memory_order_relaxed);
+}
+
+/* A new connection's state: its head watch and its client's address, which
+ * every request's log line names (formatted here once, not per request). */
+static struct server_conn *conn_start(struct server *srv, struct MHD_Connection *connection,
+				      const union MHD_ConnectionInfo *fd)
+{
+	struct server_conn *conn = calloc(1, sizeof(*conn));
+	const union MHD_ConnectionInfo *client =
+		MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	if (conn == NULL)
+		return NULL; /* its requests log peer=- and are not timed */
+	if (fd != NULL)
+		conn->watch = head_timer_watch(srv->head_timer, fd->connect_fd);
+	address_format(client != NULL ? client->client_addr : NULL, conn->peer,
+		       sizeof(conn->peer));
+	return conn;
 }
 
 /* MHD_OPTION_NOTIFY_CONNECTION: counts connections, for keep-alive checks
@@ -161,10 +174,14 @@ static void connection_changed(void *cls, struct MHD_Connection *connection, voi
 			if (tls != NULL)
 				tls_server_session(srv->options->tls, tls->tls_session);
 		}
-		if (info != NULL)
-			*socket_context = head_timer_watch(srv->head_timer, info->connect_fd);
+		*socket_context = conn_start(srv, connection, info);
 	} else {
-		head_timer_forget(srv->head_timer, *socket_context);
+		struct server_conn *conn = *socket_context;
+
+		if (conn != NULL) {
+			head_timer_forget(srv->head_timer, conn->watch);
+			free(conn);
+		}
 		*socket_context = NULL;
 	}
 	atomic_fetch_add_explicit(&srv->stats->connections_open, (unsigned)delta,
@@ -242,8 +259,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 
 		req->started = true;
 		if (context != NULL) {
-			req->watch = context->socket_context;
-			head_timer_busy(req->watch, true); /* the head is in, in time */
+			req->conn = context->socket_context;
+			head_timer_busy(request_watch(req), true); /* the head is in, in time */
 		}
 		url = request_head_origin_path(url);
 		req->path = url;
@@ -314,9 +331,7 @@ void server_metrics_init(const struct server_options *options)
 static void head_timed_out(void *arg, int fd, uint64_t waited_ms, const char *id)
 {
 	struct server *srv = arg;
-	char message[96], peer[INET6_ADDRSTRLEN + 16];
-	struct sockaddr_storage addr;
-	socklen_t addr_len = sizeof(addr);
+	char message[96], peer[ADDRESS_TEXT_MAX];
 	struct trace trace;
 	struct log_request entry = {.endpoint = "-", .endpoint_len = 1, .code = 408,
 				    .latency_ms = (unsigned long)waited_ms, .request_id = id,
@@ -324,10 +339,7 @@ static void head_timed_out(void *arg, int fd, uint64_t waited_ms, const char *id
 				    .method = "-", .peer = peer};
 
 	trace_begin(&trace, NULL);
-	server_format_peer(getpeername(fd, (struct sockaddr *)&addr, &addr_len) == 0
-				   ? (struct sockaddr *)&addr
-				   : NULL,
-			   peer, sizeof(peer));
+	address_of_socket(fd, 0, peer, sizeof(peer));
 	snprintf(message, sizeof(message),
 		 "request head not complete within %u ms (--header-timeout-ms)",
 		 srv->config->header_timeout_ms);
@@ -481,7 +493,8 @@ void server_abandon(struct server *srv)
 	 * delayed: the drain must end within --drain-ms */
 	srv->abandoned = true;
 	while (srv->delayed != NULL) {
-		struct server_request *req = srv->delayed;
+		struct server_request *req =
+			LIST_ITEM(srv->delayed, struct server_request, delayed_link);
 
 		delayed_remove(srv, req);
 		server_resume(req);

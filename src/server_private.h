@@ -6,8 +6,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "address.h"
 #include "fault.h"
 #include "head_timer.h"
+#include "list.h"
 #include "loop.h"
 #include "metrics.h"
 #include "request_head.h"
@@ -37,11 +39,18 @@ struct server {
 	bool resumed;              /* a request was resumed this turn */
 	bool faults;               /* fault injection is configured */
 	struct fault_dice dice;
-	struct server_request *delayed; /* requests waiting out an injected delay */
+	struct list_link *delayed;  /* requests waiting out an injected delay */
 	struct server_stats *stats;
 	const struct server_options *options; /* borrowed */
 	_Atomic bool *stopping;        /* the process's, or NULL */
 	struct head_timer *head_timer; /* --header-timeout-ms */
+};
+
+/* Per-connection state: MHD's socket_context, made when the connection
+ * starts and freed when it closes (connection_changed()). */
+struct server_conn {
+	struct head_watch *watch;             /* NULL when out of memory */
+	char peer[ADDRESS_TEXT_MAX];          /* the client, formatted once */
 };
 
 /* Per-request state: MHD's req_cls, created in uri_started() and freed in
@@ -66,9 +75,9 @@ struct server_request {
 	bool fault_delay;                     /* this request was delayed */
 	bool fault_error;                     /* and/or answered with an injected error */
 	unsigned final_calls;                 /* calls with the whole request in */
-	struct head_watch *watch;             /* the connection's, borrowed */
+	struct server_conn *conn;             /* the connection's, borrowed; may be NULL */
 	struct loop_timer fault_timer;        /* the injected delay */
-	struct server_request *delayed_prev, *delayed_next;
+	struct list_link delayed_link;        /* on the server's delayed list */
 	const char *replica;                  /* B: the A that answered, or NULL */
 	unsigned attempts;
 	void *data;
@@ -83,10 +92,5 @@ struct server_request {
 void server_reply_error_allow(struct server_request *req, unsigned status, const char *message,
 			      const char *allow);
 
-/* CLOCK_MONOTONIC in nanoseconds: request latencies. */
-uint64_t server_now_ns(void);
-
-/* Writes a socket address as HOST:PORT ([V6]:PORT), or "-" when unknown. */
-void server_format_peer(const struct sockaddr *addr, char *dst, size_t dst_size);
 
 #endif

@@ -1,12 +1,9 @@
 /* server_reply.c - one request as a handler sees it: its input, its answer, its log line. */
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "buffer.h"
 #include "json.h"
@@ -15,41 +12,11 @@
 #include "query.h"
 #include "server_private.h"
 
-uint64_t server_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-void server_format_peer(const struct sockaddr *addr, char *dst, size_t dst_size)
-{
-	char host[INET6_ADDRSTRLEN];
-
-	if (addr != NULL && addr->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)addr;
-
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(dst, dst_size, "%s:%u", host, (unsigned)ntohs(in->sin_port));
-	} else if (addr != NULL && addr->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)addr;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(dst, dst_size, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
-	} else {
-		snprintf(dst, dst_size, "-");
-	}
-}
-
 /* Whether the client has sent its FIN (an HTTP/1.1 half-close after the
  * request): the answer then says Connection: close (see head_timer.c). */
 static bool client_half_closed(const struct server_request *req)
 {
-	const union MHD_ConnectionInfo *info =
-		MHD_get_connection_info(req->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-
-	return info != NULL && head_timer_half_closed(req->watch, info->connect_fd);
+	return req->conn != NULL && head_timer_half_closed(req->conn->watch);
 }
 
 static const char *fault_field(const struct server_request *req)
@@ -66,11 +33,8 @@ static void request_account(struct server_request *req, unsigned status, size_t 
 			    const char *error, size_t error_len)
 {
 	const struct server *srv = req->server;
-	const union MHD_ConnectionInfo *client =
-		MHD_get_connection_info(req->connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	uint64_t elapsed = server_now_ns() - req->start_ns;
+	uint64_t elapsed = loop_now_ns() - req->start_ns;
 	const char *endpoint = req->route != NULL ? req->route->path : req->path;
-	char peer[INET6_ADDRSTRLEN + 16];
 	struct log_request entry = {
 		.endpoint = endpoint,
 		.endpoint_len = strlen(endpoint),
@@ -84,14 +48,13 @@ static void request_account(struct server_request *req, unsigned status, size_t 
 		.span_id = req->trace.span_id,
 		.parent_id = req->trace.parent_id,
 		.method = req->method,
-		.peer = peer,
+		.peer = req->conn != NULL ? req->conn->peer : "-",
 		.bytes = req->method_label == METRICS_HEAD ? 0 : body_len,
 		.replica = req->replica,
 		.attempts = req->attempts,
 		.fault = fault_field(req),
 	};
 
-	server_format_peer(client != NULL ? client->client_addr : NULL, peer, sizeof(peer));
 	metrics_request_observe(req->route != NULL ? (size_t)(req->route - srv->routes) + 1 : 0,
 				req->method_label, status, elapsed);
 	log_request(&entry);

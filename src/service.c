@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "address.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -279,24 +280,6 @@ fail:
 	return -1;
 }
 
-static void listen_address(int fd, char *dst, size_t dst_size)
-{
-	struct sockaddr_storage addr;
-	socklen_t len = sizeof(addr);
-	char host[INET6_ADDRSTRLEN] = "?";
-
-	if (getsockname(fd, (struct sockaddr *)&addr, &len) == 0) {
-		if (addr.ss_family == AF_INET6) {
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&addr)->sin6_addr, host,
-				  sizeof(host));
-			snprintf(dst, dst_size, "[%s]:%u", host, socket_port(fd));
-			return;
-		}
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&addr)->sin_addr, host, sizeof(host));
-	}
-	snprintf(dst, dst_size, "%s:%u", host, socket_port(fd));
-}
-
 /* The servers' counts, summed over the loops. */
 struct stats_total {
 	unsigned requests_active;
@@ -500,7 +483,7 @@ int service_run(const struct config *cfg, const struct service_role *role)
 		log_failure(error);
 		goto done;
 	}
-	listen_address(fds[0], shown, sizeof(shown));
+	address_of_socket(fds[0], 1, shown, sizeof(shown));
 	for (size_t i = 0; i < svc.count; i++) {
 		svc.workers[i].svc = &svc;
 		svc.workers[i].listen_fd = fds[i];

@@ -23,7 +23,8 @@ struct generation {
 	struct generation *older;
 	gnutls_certificate_credentials_t cred;
 	bool client_ca;
-	gnutls_datum_t cert, key; /* the PEM texts, NUL-terminated */
+	gnutls_datum_t cert, key; /* the PEM texts, NUL-terminated; the first
+				   * generation's only (libmicrohttpd's start) */
 };
 
 struct tls_server {
@@ -189,6 +190,11 @@ int tls_server_reload(struct tls_server *tls, char *error, size_t error_size)
 
 	if (g == NULL)
 		return -1;
+	/* only the first generation's texts go to libmicrohttpd: a reload's
+	 * key need not stay in memory as text */
+	free(g->cert.data);
+	free(g->key.data);
+	g->cert.data = g->key.data = NULL;
 	g->older = atomic_load(&tls->current);
 	/* a handshake that starts from here on gets the new files */
 	atomic_store(&tls->current, g);

@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "buffer.h"
 #include "curl_loop.h"
+#include "list.h"
 #include "metrics.h"
 #include "tls.h"
 #include "upstream_policy.h"
@@ -43,7 +43,7 @@ struct upstream {
 /* One call from B to A, from upstream_call() to on_done. Its lane's thread
  * owns it all along. */
 struct upstream_call {
-	struct upstream_call *prev, *next; /* the lane's active list */
+	struct list_link link;             /* on the lane's active list */
 	struct upstream_lane *lane;
 	upstream_done *on_done;
 	void *ctx;
@@ -66,7 +66,7 @@ struct upstream_lane {
 	struct curl_loop *curl;            /* the multi handle on the loop */
 	CURLM *multi;                      /* curl_loop_multi(curl) */
 	struct lane_counts *counts;
-	struct upstream_call *active;      /* attempts out */
+	struct list_link *active;          /* calls with an attempt out */
 	bool abandoned;
 	CURL *idle[POOL_MAX];
 	size_t idle_count;
@@ -108,26 +108,6 @@ static void call_free(struct upstream_call *call)
 	free(call);
 }
 
-static void list_remove(struct upstream_call **head, struct upstream_call *call)
-{
-	if (call->prev != NULL)
-		call->prev->next = call->next;
-	else
-		*head = call->next;
-	if (call->next != NULL)
-		call->next->prev = call->prev;
-	call->prev = call->next = NULL;
-}
-
-static void list_push(struct upstream_call **head, struct upstream_call *call)
-{
-	call->prev = NULL;
-	call->next = *head;
-	if (*head != NULL)
-		(*head)->prev = call;
-	*head = call;
-}
-
 static int url_for(struct upstream_call *call, size_t replica)
 {
 	const char *base = call->lane->up->replicas.replica[replica].url->base;
@@ -138,14 +118,6 @@ static int url_for(struct upstream_call *call, size_t replica)
 	return 0;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Counts an attempt that A ended (or that ran out of time). */
 static void attempt_count(struct upstream_call *call, enum upstream_outcome outcome)
 {
@@ -154,7 +126,7 @@ static void attempt_count(struct upstream_call *call, enum upstream_outcome outc
 	atomic_fetch_add_explicit(&counts->outcome[call->replica][outcome], 1,
 				  memory_order_relaxed);
 	metrics_histogram_observe(&counts->duration[call->replica],
-				  now_ns() - call->attempt_start_ns);
+				  loop_now_ns() - call->attempt_start_ns);
 }
 
 /* The end of a call: freed, and reported to its owner last (who
@@ -198,7 +170,7 @@ static void call_deadline(void *arg)
 	snprintf(cause, sizeof(cause), "no answer within %u ms", lane->up->cfg->timeout_ms);
 	upstream_failure_set(&failure, 504, UPSTREAM_TIMEOUT, 0, cause);
 	if (call->easy != NULL) {
-		list_remove(&lane->active, call);
+		list_remove(&lane->active, &call->link);
 		curl_multi_remove_handle(lane->multi, call->easy);
 		curl_easy_cleanup(call->easy);
 		call->easy = NULL;
@@ -305,8 +277,8 @@ static int attempt_start(struct upstream_lane *lane, struct upstream_call *call,
 	}
 	call->easy = easy;
 	call->attempts++;
-	call->attempt_start_ns = now_ns();
-	list_push(&lane->active, call);
+	call->attempt_start_ns = loop_now_ns();
+	list_push(&lane->active, &call->link);
 	return 0;
 fail:
 	if (easy != NULL)
@@ -338,7 +310,7 @@ static void attempt_done(void *arg, CURL *easy, CURLcode code)
 	curl_multi_remove_handle(lane->multi, easy);
 	easy_put(lane, easy);
 	call->easy = NULL;
-	list_remove(&lane->active, call);
+	list_remove(&lane->active, &call->link);
 
 	attempt.sent = request_size > 0;
 	attempt.received = header_size > 0 || call->answer.len > 0;
@@ -470,9 +442,9 @@ void upstream_abandon(struct upstream_lane *lane)
 	lane->abandoned = true;
 	upstream_failure_set(&failure, 503, UPSTREAM_REFUSED, 0, "service B is shutting down");
 	while (lane->active != NULL) {
-		struct upstream_call *call = lane->active;
+		struct upstream_call *call = LIST_ITEM(lane->active, struct upstream_call, link);
 
-		list_remove(&lane->active, call);
+		list_remove(&lane->active, &call->link);
 		curl_multi_remove_handle(lane->multi, call->easy);
 		easy_put(lane, call->easy);
 		call->easy = NULL;

@@ -161,6 +161,23 @@ def syscalls_per_call(b, workdir):
     return (int(total.group(1)) / calls) if total and calls else float("nan"), calls
 
 
+def print_round(label, r, key, res):
+    print("%s %d %-7s %s c=50: %8.0f req/s  p50 %.3f ms  p99 %.3f ms%s"
+          % (label, r + 1, key[0], key[1], res["rps"], res["p50"], res["p99"],
+             "  NON-2XX %d" % res["non2xx"] if res["non2xx"] else ""), flush=True)
+
+
+def summary_head(title, results, args, cpus):
+    """Prints the machine and the table's head; returns the medians of the rounds."""
+    print()
+    print("machine: %d CPUs, %s" % (cpus, os.uname().release))
+    print("%smedians of %d rounds, wrk -t1 -c50 -d%ds:" % (title, args.rounds, args.duration))
+    print("| measure | echosvc | nginx | ratio | target |")
+    print("|---|---|---|---|---|")
+    return {k: {m: statistics.median(r[m] for r in v) for m in ("rps", "p50", "p99")}
+            for k, v in results.items()}
+
+
 def tls_main(args, workdir, cpus):
     """The TLS variant: echosvc with TLS on both hops beside nginx doing the same."""
     from pki import Pki
@@ -202,21 +219,13 @@ def tls_main(args, workdir, cpus):
                     front += accepted(b) - before[1] - 1
                     calls += res["rps"] * args.duration
                 results[key].append(res)
-                print("tls round %d %-7s %s c=50: %8.0f req/s  p50 %.3f ms  p99 %.3f ms%s"
-                      % (r + 1, key[0], key[1], res["rps"], res["p50"], res["p99"],
-                         "  NON-2XX %d" % res["non2xx"] if res["non2xx"] else ""), flush=True)
+                print_round("tls round", r, key, res)
     finally:
         nginx.stop()
         for svc in (b, a_behind, a):
             svc.stop()
             os.unlink(svc.logfile.name)
-    med = {k: {m: statistics.median(r[m] for r in v) for m in ("rps", "p50", "p99")}
-           for k, v in results.items()}
-    print()
-    print("machine: %d CPUs, %s" % (cpus, os.uname().release))
-    print("TLS, medians of %d rounds, wrk -t1 -c50 -d%ds:" % (args.rounds, args.duration))
-    print("| measure | echosvc | nginx | ratio | target |")
-    print("|---|---|---|---|---|")
+    med = summary_head("TLS, ", results, args, cpus)
     for role, target in (("A", 0.9), ("B", 0.7)):
         e, n = med[("echosvc", role)], med[("nginx", role)]
         print("| %s over TLS req/s | %.0f | %.0f | %.2f | >= %.1f |"
@@ -307,9 +316,7 @@ def main():
                 results[key].append(res)
                 rows.append(["main", key[0], key[1], 50, r + 1, "%.0f" % res["rps"],
                              "%.3f" % res["p50"], "%.3f" % res["p99"], res["non2xx"]])
-                print("round %d %-7s %s c=50: %8.0f req/s  p50 %.3f ms  p99 %.3f ms%s"
-                      % (r + 1, key[0], key[1], res["rps"], res["p50"], res["p99"],
-                         "  NON-2XX %d" % res["non2xx"] if res["non2xx"] else ""), flush=True)
+                print_round("round", r, key, res)
         memory = {"echosvc A": memory_kib(a.proc.pid), "echosvc B": memory_kib(b.proc.pid),
                   "nginx worker": nginx.worker_memory_kib()}
         syscalls, syscall_calls = syscalls_per_call(b, workdir)
@@ -338,13 +345,7 @@ def main():
                     "p99_ms", "non_2xx"])
         w.writerows(rows)
 
-    med = {k: {m: statistics.median(r[m] for r in v) for m in ("rps", "p50", "p99")}
-           for k, v in results.items()}
-    print()
-    print("machine: %d CPUs, %s" % (cpus, os.uname().release))
-    print("medians of %d rounds, wrk -t1 -c50 -d%ds:" % (args.rounds, args.duration))
-    print("| measure | echosvc | nginx | ratio | target |")
-    print("|---|---|---|---|---|")
+    med = summary_head("", results, args, cpus)
     for role, target_rps, target_p99 in (("A", 1.0, None), ("B", 0.8, 1.0)):
         e, n = med[("echosvc", role)], med[("nginx", role)]
         print("| %s req/s | %.0f | %.0f | %.2f | >= %.1f |" % (role, e["rps"], n["rps"],

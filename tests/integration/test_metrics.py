@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import TestCase, main, metric_value, request  # noqa: E402
+from harness import TIME_SCALE, TestCase, cpu_seconds, main, metric_value, request  # noqa: E402
 
 
 def scrape(port):
@@ -73,7 +73,11 @@ class Metrics(TestCase):
         limit = resource.prlimit(b_ok.proc.pid, resource.RLIMIT_NOFILE)[0]
         self.assertLessEqual(value(text, "process_max_fds", {}), limit)
         self.assertGreater(value(text, "process_max_fds", {}), limit - 64)
-        self.assertGreaterEqual(value(text, "process_cpu_seconds_total", {}), 0)
+        # the CPU time the kernel counts for the process (read after the
+        # scrape, so at most the scrape's own time later), to its 10 ms ticks
+        cpu = cpu_seconds(b_ok.proc.pid)
+        self.assertLessEqual(value(text, "process_cpu_seconds_total", {}), cpu + 0.01)
+        self.assertLess(cpu - value(text, "process_cpu_seconds_total", {}), 0.05 * TIME_SCALE)
         self.assertLess(abs(value(text, "process_start_time_seconds", {}) - time.time()), 120)
         self.promtool(text)
 

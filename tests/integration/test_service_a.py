@@ -4,11 +4,12 @@ import os
 import re
 import socket
 import sys
+import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (TestCase, compact, half_closed_exchanges, main, metric,  # noqa: E402
-                     raw_exchange, request)
+from harness import (TIME_SCALE, TestCase, compact, half_closed_exchanges, main,  # noqa: E402
+                     metric, raw_exchange, request)
 
 
 class ServiceA(TestCase):
@@ -184,6 +185,21 @@ class ServiceA(TestCase):
         a.wait_log(r"endpoint=/echo status=ok", count=400)
         self.assertEqual(metric(a.port, 'echosvc_requests_total{handler="/echo",code="200"}'),
                          400)
+
+    def test_idle_half_closed_connection_is_closed_at_once(self):
+        # a kept-alive connection whose client half-closes between requests
+        # ends at once, not at the 30 s idle timeout
+        a = self.start("serve-a")
+        with socket.create_connection(("127.0.0.1", a.port), timeout=10 * TIME_SCALE) as s:
+            s.sendall(b"GET /echo?msg=first HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            while not data.endswith(b"}\n"):
+                data += s.recv(4096)
+            self.assertNotIn(b"Connection: close", data)  # kept alive
+            s.shutdown(socket.SHUT_WR)
+            started = time.monotonic()
+            self.assertEqual(s.recv(4096), b"")
+            self.assertLess(time.monotonic() - started, 1.0 * TIME_SCALE)
 
     def test_request_framing_is_strict(self):
         # RFC 9112 6.3 and 5.1: these services take no body, so any framing
