@@ -165,21 +165,32 @@ static void connection_changed(void *cls, struct MHD_Connection *connection, voi
 		const union MHD_ConnectionInfo *info =
 			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
 
+		struct server_conn *conn = conn_start(srv, connection, info);
+
 		atomic_fetch_add_explicit(&srv->stats->connections_accepted, 1, memory_order_relaxed);
 		if (srv->options->tls != NULL) {
 			/* before its handshake, which the next MHD_run() starts */
 			const union MHD_ConnectionInfo *tls = MHD_get_connection_info(
 				connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 
-			if (tls != NULL)
-				tls_server_session(srv->options->tls, tls->tls_session);
+			if (tls != NULL) {
+				struct tls_hold *hold =
+					tls_server_session(srv->options->tls, tls->tls_session);
+
+				/* without a conn the hold is never given back: its
+				 * credentials then stay until exit */
+				if (conn != NULL)
+					conn->tls = hold;
+			}
 		}
-		*socket_context = conn_start(srv, connection, info);
+		*socket_context = conn;
 	} else {
 		struct server_conn *conn = *socket_context;
 
+		/* MHD has ended the GnuTLS session before telling (MHD_cleanup_connections) */
 		if (conn != NULL) {
 			head_timer_forget(srv->head_timer, conn->watch);
+			tls_server_release(srv->options->tls, conn->tls);
 			free(conn);
 		}
 		*socket_context = NULL;

@@ -50,6 +50,7 @@ struct server {
  * starts and freed when it closes (connection_changed()). */
 struct server_conn {
 	struct head_watch *watch;             /* NULL when out of memory */
+	struct tls_hold *tls;                 /* its TLS credentials; NULL: plain HTTP */
 	char peer[ADDRESS_TEXT_MAX];          /* the client, formatted once */
 };
 

@@ -6,7 +6,6 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,23 +13,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "list.h"
+
 #define PEM_MAX (1024 * 1024) /* a certificate chain or key file larger than this is refused */
 
-/* One loaded set of files. Sessions point at its credentials, so a
- * generation lives until the process ends: a reload adds one (reloads are
- * rare, and a generation is a few KiB). */
+/* One loaded set of files. Each session that uses its credentials holds
+ * it; a generation a reload has replaced is freed when its last session is
+ * gone (a generation is about 30 KiB, and a SIGHUP may come every day). */
 struct generation {
-	struct generation *older;
+	struct list_link link;        /* on tls_server.retired once replaced */
 	gnutls_certificate_credentials_t cred;
 	bool client_ca;
-	gnutls_datum_t cert, key; /* the PEM texts, NUL-terminated; the first
-				   * generation's only (libmicrohttpd's start) */
+	unsigned sessions;            /* under tls_server.lock */
 };
 
 struct tls_server {
 	const struct config *cfg;
-	_Atomic(struct generation *) current;
-	struct generation *first;    /* its PEM texts went to libmicrohttpd */
+	pthread_mutex_t lock;         /* held a few instructions: current, retired, sessions */
+	struct generation *current;
+	struct list_link *retired;    /* replaced, still held by open sessions */
+	gnutls_datum_t cert, key;     /* the first PEM texts, NUL-terminated: libmicrohttpd's
+				       * start options point at them */
 };
 
 /* Reads a whole file into a NUL-terminated datum. */
@@ -137,13 +140,13 @@ static void generation_free(struct generation *g)
 {
 	if (g->cred != NULL)
 		gnutls_certificate_free_credentials(g->cred);
-	free(g->cert.data);
-	free(g->key.data);
 	free(g);
 }
 
-static struct generation *generation_load(const struct config *cfg, char *error,
-					  size_t error_size)
+/* Loads the files into a new generation; the PEM texts go to cert and key
+ * (the caller's to free). */
+static struct generation *generation_load(const struct config *cfg, gnutls_datum_t *cert,
+					  gnutls_datum_t *key, char *error, size_t error_size)
 {
 	struct generation *g = calloc(1, sizeof(*g));
 
@@ -151,8 +154,8 @@ static struct generation *generation_load(const struct config *cfg, char *error,
 		snprintf(error, error_size, "TLS: out of memory");
 		goto fail;
 	}
-	if (pair_load(g->cred, "--tls-cert", cfg->tls_cert, "--tls-key", cfg->tls_key, &g->cert,
-		      &g->key, error, error_size) < 0)
+	if (pair_load(g->cred, "--tls-cert", cfg->tls_cert, "--tls-key", cfg->tls_key, cert, key,
+		      error, error_size) < 0)
 		goto fail;
 	if (cfg->tls_client_ca[0] != '\0') {
 		if (trust_add(g->cred, "--tls-client-ca", cfg->tls_client_ca, error, error_size) < 0)
@@ -175,47 +178,64 @@ struct tls_server *tls_server_load(const struct config *cfg, char *error, size_t
 		return NULL;
 	}
 	tls->cfg = cfg;
-	tls->first = generation_load(cfg, error, error_size);
-	if (tls->first == NULL) {
+	tls->current = generation_load(cfg, &tls->cert, &tls->key, error, error_size);
+	if (tls->current == NULL || pthread_mutex_init(&tls->lock, NULL) != 0) {
+		if (tls->current != NULL) {
+			snprintf(error, error_size, "TLS: out of memory");
+			generation_free(tls->current);
+		}
+		free(tls->cert.data);
+		free(tls->key.data);
 		free(tls);
 		return NULL;
 	}
-	atomic_store(&tls->current, tls->first);
 	return tls;
 }
 
 int tls_server_reload(struct tls_server *tls, char *error, size_t error_size)
 {
-	struct generation *g = generation_load(tls->cfg, error, error_size);
+	gnutls_datum_t cert = {NULL, 0}, key = {NULL, 0};
+	struct generation *g = generation_load(tls->cfg, &cert, &key, error, error_size), *old;
 
+	/* only the first texts go to libmicrohttpd: a reload's key need not
+	 * stay in memory as text */
+	free(cert.data);
+	free(key.data);
 	if (g == NULL)
 		return -1;
-	/* only the first generation's texts go to libmicrohttpd: a reload's
-	 * key need not stay in memory as text */
-	free(g->cert.data);
-	free(g->key.data);
-	g->cert.data = g->key.data = NULL;
-	g->older = atomic_load(&tls->current);
+	pthread_mutex_lock(&tls->lock);
 	/* a handshake that starts from here on gets the new files */
-	atomic_store(&tls->current, g);
+	old = tls->current;
+	tls->current = g;
+	if (old->sessions > 0) {
+		list_push(&tls->retired, &old->link);
+		old = NULL;
+	}
+	pthread_mutex_unlock(&tls->lock);
+	if (old != NULL)
+		generation_free(old);
 	return 0;
 }
 
 const char *tls_server_cert_pem(const struct tls_server *tls)
 {
-	return (const char *)tls->first->cert.data;
+	return (const char *)tls->cert.data;
 }
 
 const char *tls_server_key_pem(const struct tls_server *tls)
 {
-	return (const char *)tls->first->key.data;
+	return (const char *)tls->key.data;
 }
 
-void tls_server_session(struct tls_server *tls, void *session)
+struct tls_hold *tls_server_session(struct tls_server *tls, void *session)
 {
-	struct generation *g = atomic_load(&tls->current);
 	gnutls_session_t s = session;
+	struct generation *g;
 
+	pthread_mutex_lock(&tls->lock);
+	g = tls->current;
+	g->sessions++;
+	pthread_mutex_unlock(&tls->lock);
 	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, g->cred);
 	if (g->client_ca) {
 		/* libmicrohttpd only asks for a certificate (GNUTLS_CERT_REQUEST);
@@ -223,18 +243,37 @@ void tls_server_session(struct tls_server *tls, void *session)
 		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
 		gnutls_session_set_verify_cert(s, NULL, 0);
 	}
+	return (struct tls_hold *)g;
+}
+
+void tls_server_release(struct tls_server *tls, struct tls_hold *hold)
+{
+	struct generation *g = (struct generation *)hold, *gone = NULL;
+
+	if (g == NULL)
+		return;
+	pthread_mutex_lock(&tls->lock);
+	if (--g->sessions == 0 && g != tls->current) {
+		list_remove(&tls->retired, &g->link);
+		gone = g;
+	}
+	pthread_mutex_unlock(&tls->lock);
+	if (gone != NULL)
+		generation_free(gone);
 }
 
 void tls_server_free(struct tls_server *tls)
 {
-	struct generation *g = atomic_load(&tls->current);
+	while (tls->retired != NULL) {
+		struct generation *g = LIST_ITEM(tls->retired, struct generation, link);
 
-	while (g != NULL) {
-		struct generation *older = g->older;
-
+		list_remove(&tls->retired, &g->link);
 		generation_free(g);
-		g = older;
 	}
+	generation_free(tls->current);
+	pthread_mutex_destroy(&tls->lock);
+	free(tls->cert.data);
+	free(tls->key.data);
 	free(tls);
 }
 

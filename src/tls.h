@@ -10,6 +10,7 @@
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 struct tls_server;
+struct tls_hold; /* a session's hold on the credentials it was given */
 
 /*
  * Loads --tls-cert, --tls-key and --tls-client-ca. Returns NULL with one
@@ -33,9 +34,15 @@ const char *tls_server_key_pem(const struct tls_server *tls);
  * Prepares a new connection's GnuTLS session (a gnutls_session_t) before
  * its handshake: the current credentials and, with --tls-client-ca, a
  * client certificate that is required and verified in the handshake.
- * Any loop thread.
+ * Returns the session's hold on those credentials, to give back with
+ * tls_server_release() once the session is gone; a hold never given back
+ * keeps its credentials until tls_server_free(). Any loop thread.
  */
-void tls_server_session(struct tls_server *tls, void *session);
+struct tls_hold *tls_server_session(struct tls_server *tls, void *session);
+
+/* Gives a hold back (NULL: none); credentials a reload has replaced are
+ * freed with their last hold. Any loop thread. */
+void tls_server_release(struct tls_server *tls, struct tls_hold *hold);
 
 /* Frees every generation of credentials; no session may use them any more. */
 void tls_server_free(struct tls_server *tls);
