@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""instructions.py - user-space instructions per request, counted by callgrind beside nginx.
+
+    python3 tests/bench/instructions.py [--build build-release] [--calls 2000]
+
+Requests per second on these shared machines swing by a fifth from one minute to the
+next; instructions counted by valgrind --tool=callgrind do not (the same binary and
+load give the same count). This runs, one at a time, under callgrind and with one
+event loop or worker each: echosvc A; echosvc B with a native echosvc A behind it;
+nginx as A's role (`return 200`) and as B's role (the keep-alive proxy hop, whose
+process also serves the A it calls, so its count covers both hops), from
+tests/bench/nginx.conf.in with `master_process off`. Each runs twice, with one
+request and with --calls (ten keep-alive clients, Python's http.client): the
+difference over the extra requests is the cost of a request, start-up and exit
+cancelling out. It counts user space only (system calls are strace's and perf's
+business, in bench.py), and memset apart: valgrind counts each byte of a
+`rep stosb` as an instruction.
+"""
+import argparse
+import collections
+import http.client
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import harness  # noqa: E402
+from harness import free_port  # noqa: E402
+
+COST = re.compile(r"^\s*([\d,]+) \([\s\d.]+%\)\s+(.*?)(?: \[(.*)\])?$")
+OBJECTS = (("libcurl", "libcurl"), ("libmicrohttpd", "libmicrohttpd"), ("echosvc", "echosvc"),
+           ("nginx", "nginx"), ("libc", "libc.so"), ("cJSON", "libcjson"))
+
+
+def callgrind_costs(path):
+    """{object name: instructions}, and memset's instructions apart, from a callgrind file."""
+    out = subprocess.run(["callgrind_annotate", "--threshold=100", path], capture_output=True,
+                         text=True, check=True, timeout=120).stdout
+    costs = collections.Counter()
+    body = out.split("file:function", 1)[1]
+    for line in body.splitlines():
+        m = COST.match(line)
+        if m is None:
+            continue
+        count = int(m.group(1).replace(",", ""))
+        function, obj = m.group(2), m.group(3) or ""
+        if "memset" in function:
+            costs["memset"] += count
+            continue
+        name = next((label for label, part in OBJECTS if part in obj), "other")
+        costs[name] += count
+    return costs
+
+
+def drive(port, path, calls):
+    """`calls` GET requests over up to 10 keep-alive connections; returns the count
+    answered 200. (wrk would wait out its whole duration after a count.)"""
+    lock = threading.Lock()
+    state = {"left": calls, "ok": 0}
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            while True:
+                with lock:
+                    if state["left"] == 0:
+                        return
+                    state["left"] -= 1
+                conn.request("GET", path)
+                response = conn.getresponse()
+                response.read()
+                if response.status == 200:
+                    with lock:
+                        state["ok"] += 1
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(min(10, calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return state["ok"]
+
+
+def wait_port(port, deadline):
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def run_echosvc(args, path, calls, out):
+    """One echosvc process under callgrind; returns (costs, requests)."""
+    svc = harness.Service(args, prefix=["valgrind", "--tool=callgrind",
+                                        "--callgrind-out-file=" + out])
+    try:
+        done = drive(svc.port, path, calls)
+    finally:
+        svc.stop(timeout=60)
+        os.unlink(svc.logfile.name)
+    return callgrind_costs(out), done
+
+
+def run_nginx(port_key, path, calls, workdir, out):
+    """nginx (one worker, no master) under callgrind; returns (costs, requests)."""
+    ports = {"@PORT_A@": free_port(), "@PORT_B@": free_port()}
+    with open(os.path.join(HERE, "nginx.conf.in")) as f:
+        conf = f.read()
+    for key, value in (("@DIR@", workdir), ("@WORKERS@", "1"),
+                       ("daemon off;", "daemon off;\nmaster_process off;")):
+        conf = conf.replace(key, value)
+    for key, port in ports.items():
+        conf = conf.replace(key, str(port))
+    conf_path = os.path.join(workdir, "nginx.conf")
+    with open(conf_path, "w") as f:
+        f.write(conf)
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
+                             "nginx", "-p", workdir, "-c", conf_path],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(ports[port_key], time.monotonic() + 30)
+        done = drive(ports[port_key], path, calls)
+    finally:
+        proc.send_signal(3)  # SIGQUIT: nginx's graceful stop, then callgrind writes its file
+        proc.wait(60)
+    return callgrind_costs(out), done
+
+
+def per_request(run, calls, workdir):
+    """Instructions per request by object: (N requests - 1 request) / (N - 1)."""
+    one, n_one = run(1, os.path.join(workdir, "one.out"))
+    many, n_many = run(calls, os.path.join(workdir, "many.out"))
+    extra = n_many - n_one
+    return {k: (many[k] - one[k]) / extra for k in set(many) | set(one)}, extra
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build", default="build-release")
+    parser.add_argument("--calls", type=int, default=2000)
+    args = parser.parse_args()
+    harness.BIN = os.path.join(ROOT, args.build, "src", "echosvc")
+    for tool in ("nginx", "valgrind", "callgrind_annotate"):
+        if shutil.which(tool) is None:
+            sys.exit("%s is not installed (apt-get install -y nginx-light valgrind)" % tool)
+    if not os.path.exists(harness.BIN):
+        sys.exit("no %s: meson setup %s --buildtype=release" % (harness.BIN, args.build))
+    harness.READY_TIMEOUT = 60.0  # start-up under callgrind
+    workdir = tempfile.mkdtemp(prefix="echosvc-instructions-")
+    for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        os.makedirs(os.path.join(workdir, d))
+    behind = harness.Service(["serve-a"])  # native: only B is counted
+    rows = {}
+    try:
+        runs = {
+            "echosvc A": lambda n, out: run_echosvc(["serve-a", "--threads", "1"],
+                                                    "/echo?msg=hello", n, out),
+            "nginx return 200": lambda n, out: run_nginx("@PORT_A@", "/echo?msg=hello", n,
+                                                         workdir, out),
+            "echosvc B": lambda n, out: run_echosvc(
+                ["serve-b", "--threads", "1", "--service-a", behind.base],
+                "/call-echo?msg=hello", n, out),
+            "nginx both hops": lambda n, out: run_nginx("@PORT_B@", "/call-echo?msg=hello", n,
+                                                        workdir, out),
+        }
+        for name, run in runs.items():
+            rows[name], extra = per_request(run, args.calls, workdir)
+            print("%s: %d requests counted" % (name, extra), file=sys.stderr)
+    finally:
+        behind.stop()
+        os.unlink(behind.logfile.name)
+        shutil.rmtree(workdir, ignore_errors=True)
+    rows["echosvc B + A"] = {k: rows["echosvc B"].get(k, 0) + rows["echosvc A"].get(k, 0)
+                             for k in set(rows["echosvc B"]) | set(rows["echosvc A"])}
+    columns = ["libcurl", "libmicrohttpd", "echosvc", "nginx", "libc", "cJSON", "other"]
+    print("| user-space instructions per request (callgrind, --calls %d) | all but memset | "
+          "memset | %s |" % (args.calls, " | ".join(columns)))
+    print("|---|---|---|%s" % ("---|" * len(columns)))
+    for name in ("echosvc A", "nginx return 200", "echosvc B", "echosvc B + A",
+                 "nginx both hops"):
+        r = rows[name]
+        total = sum(v for k, v in r.items() if k != "memset")
+        print("| %s | **%s** | %s | %s |" % (
+            name, "{:,.0f}".format(total), "{:,.0f}".format(r.get("memset", 0)),
+            " | ".join("{:,.0f}".format(r.get(c, 0)) for c in columns)))
+    ratio_a = sum(v for k, v in rows["echosvc A"].items() if k != "memset") / \
+        sum(v for k, v in rows["nginx return 200"].items() if k != "memset")
+    ratio_b = sum(v for k, v in rows["echosvc B + A"].items() if k != "memset") / \
+        sum(v for k, v in rows["nginx both hops"].items() if k != "memset")
+    print("echosvc / nginx, without memset: A %.2f, B + A %.2f" % (ratio_a, ratio_b))
+
+
+if __name__ == "__main__":
+    main()
