@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -54,14 +55,24 @@ static const struct time_cache *log_now(long *millis)
 	return cache;
 }
 
+/* Whether a value goes out unquoted: printable ASCII without space, '"',
+ * '\\' or '='. A bit per byte value (bits 0-63, 64-127): every byte of
+ * every field of every line passes here. */
 static bool value_plain(const char *value, size_t len)
 {
+	static const uint64_t plain[2] = {
+		/* 0x21-0x3F but '"' and '=' */
+		UINT64_C(0xFFFFFFFE00000000) & ~(UINT64_C(1) << '"') & ~(UINT64_C(1) << '='),
+		/* 0x40-0x7E but '\\' */
+		UINT64_C(0x7FFFFFFFFFFFFFFF) & ~(UINT64_C(1) << ('\\' - 64)),
+	};
+
 	if (len == 0)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)value[i];
 
-		if (c <= ' ' || c >= 0x7F || c == '"' || c == '\\' || c == '=')
+		if (c >= 0x80 || !((plain[c >> 6] >> (c & 63)) & 1))
 			return false;
 	}
 	return true;
@@ -192,15 +203,26 @@ static void line_append_str(struct line *line, const char *text)
 /* Adds " key=" (text) or ,"key": (JSON). */
 static void line_key(struct line *line, const char *key)
 {
-	if (log_format == CONFIG_LOG_JSON) {
-		line_append(line, ",\"", 2);
-		line_append_str(line, key);
-		line_append(line, "\":", 2);
-	} else {
-		line_append(line, " ", 1);
-		line_append_str(line, key);
-		line_append(line, "=", 1);
+	bool json = log_format == CONFIG_LOG_JSON;
+	size_t len = strlen(key);
+	char *p = line->text + line->len;
+
+	if (len + 4 > sizeof(line->text) - 1 - line->len) {
+		line_append(line, json ? ",\"" : " ", json ? 2 : 1);
+		line_append(line, key, len);
+		line_append(line, json ? "\":" : "=", json ? 2 : 1);
+		return;
 	}
+	/* the common case in one pass: the keys are short and the line has room */
+	if (json)
+		*p++ = ',';
+	*p++ = json ? '"' : ' ';
+	memcpy(p, key, len);
+	p += len;
+	if (json)
+		*p++ = '"';
+	*p++ = json ? ':' : '=';
+	line->len = (size_t)(p - line->text);
 }
 
 /* Adds " key=N" or ,"key":N. */

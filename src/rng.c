@@ -42,13 +42,16 @@ uint64_t rng_next(void)
 void rng_hex(char *dst, size_t digits)
 {
 	static const char hex[] = "0123456789abcdef";
-	uint64_t bits = 0;
+	size_t i = 0;
 
-	for (size_t i = 0; i < digits; i++) {
-		if (i % 16 == 0)
-			bits = rng_next();
-		dst[i] = hex[bits & 0x0F];
-		bits >>= 4;
+	/* a word's bits a nibble at a time, without a division per digit: ids
+	 * are made for every request */
+	while (i < digits) {
+		uint64_t bits = rng_next();
+		size_t end = digits - i < 16 ? digits : i + 16;
+
+		for (; i < end; i++, bits >>= 4)
+			dst[i] = hex[bits & 0x0F];
 	}
 	dst[digits] = '\0';
 }

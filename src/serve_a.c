@@ -15,10 +15,15 @@ static void handle_echo(struct server_request *req)
 	const char *msg;
 	size_t len;
 	struct buffer body;
+	char small[512];
 
 	if (server_msg(req, &msg, &len) < 0)
 		return;
-	buffer_init(&body, ECHO_BODY_MAX(len));
+	/* most messages are short: their answer is built on the stack */
+	if (ECHO_BODY_MAX(len) < sizeof(small))
+		buffer_init_fixed(&body, small, sizeof(small));
+	else
+		buffer_init(&body, ECHO_BODY_MAX(len));
 	if (buffer_append_str(&body, "{\"echo\":") < 0 || json_append_string(&body, msg, len) < 0 ||
 	    buffer_append(&body, "}\n", 2) < 0)
 		server_reply_error(req, 500, "out of memory");
