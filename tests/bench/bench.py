@@ -120,7 +120,7 @@ def frozen_a_scenario(pending, health_seconds):
                          "--max-connections", "4096"])
     socks = []
     try:
-        a.send(signal.SIGSTOP)
+        a.freeze()
         socks = park_requests(b.port, pending, "/call-echo?msg=p")
         deadline = time.monotonic() + 30
         while metric(b.port, "echosvc_upstream_inflight") < pending:

@@ -97,7 +97,7 @@ class Metrics(TestCase):
         a2 = self.start("serve-a")
         b_over = self.start("serve-b", "--service-a", a2.base, "--max-inflight", "1",
                             "--timeout-ms", "10000")
-        a2.send(signal.SIGSTOP)
+        a2.freeze()
         try:
             t = threading.Thread(target=request, args=(b_over.port, "/call-echo?msg=slow"),
                                  kwargs={"timeout": 20})

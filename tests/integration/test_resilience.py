@@ -175,7 +175,7 @@ class Resilience(TestCase):
         a = self.start("serve-a")
         b = self.start("serve-b", "--service-a", a.base, "--max-inflight", "50",
                        "--timeout-ms", "20000")
-        a.send(signal.SIGSTOP)
+        a.freeze()
         results = []
         lock = threading.Lock()
 
@@ -235,7 +235,7 @@ class Resilience(TestCase):
         a = self.start("serve-a")
         b = self.start("serve-b", "--service-a", a.base, "--timeout-ms", "30000",
                        "--max-connections", "2048")
-        a.send(signal.SIGSTOP)
+        a.freeze()
         socks = []
         try:
             socks = park_requests(b.port, 1000, "/call-echo?msg=p")
