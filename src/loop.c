@@ -35,6 +35,7 @@ struct loop {
 	struct epoll_event events[EVENTS_MAX]; /* the batch being handled */
 	int event_next;
 	int event_count;
+	uint64_t io_handled;          /* events handled, ever */
 };
 
 uint64_t loop_now_ns(void)
@@ -277,6 +278,11 @@ static int wait_ms(const struct loop *loop)
 	return deadline - now > INT_MAX ? INT_MAX : (int)(deadline - now);
 }
 
+uint64_t loop_io_handled(const struct loop *loop)
+{
+	return loop->io_handled;
+}
+
 int loop_run(struct loop *loop)
 {
 	unsigned busy_turns = 0;
@@ -307,8 +313,10 @@ int loop_run(struct loop *loop)
 			struct epoll_event *event = &loop->events[loop->event_next++];
 			struct loop_io *io = event->data.ptr;
 
-			if (io != NULL)
+			if (io != NULL) {
+				loop->io_handled++;
 				io->handle(io->arg, event->events);
+			}
 			if (loop->stopping)
 				break;
 		}

@@ -135,6 +135,11 @@ static void lane_abandon(void *state)
 	upstream_abandon(state);
 }
 
+static void lane_idle(void *state)
+{
+	upstream_lane_idle(state);
+}
+
 static void lane_finish(void *state)
 {
 	upstream_lane_free(state);
@@ -150,6 +155,7 @@ int serve_b_run(const struct config *cfg)
 		},
 		.loop_start = lane_start,
 		.loop_abandon = lane_abandon,
+		.loop_idle = lane_idle,
 		.loop_finish = lane_finish,
 	};
 	char error[CONFIG_ERROR_MAX];

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "idle_trim.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
@@ -44,6 +45,7 @@ struct worker {
 	int listen_fd;                /* handed to the server */
 	struct loop *loop;
 	struct server *server;
+	struct idle_trim *trim;
 	void *role_state;
 	enum phase phase_seen;
 	bool idle_reported;
@@ -119,6 +121,15 @@ static void flush_log(void *arg)
 	log_flush();
 }
 
+/* idle_trim's hook: the role lets go of what it keeps for reuse. */
+static void worker_idle(void *arg)
+{
+	struct worker *w = arg;
+
+	if (w->role_state != NULL && w->svc->role->loop_idle != NULL)
+		w->svc->role->loop_idle(w->role_state);
+}
+
 static int worker_setup(struct worker *w)
 {
 	const struct service_role *role = w->svc->role;
@@ -137,7 +148,9 @@ static int worker_setup(struct worker *w)
 		return -1;
 	w->listen_fd = -1; /* the server's now */
 	loop_set_wake(w->loop, on_wake, w);
-	if (loop_hook_add(w->loop, drain_check, w) < 0 || loop_hook_add(w->loop, flush_log, w) < 0) {
+	w->trim = idle_trim_new(w->loop, worker_idle, w);
+	if (w->trim == NULL || loop_hook_add(w->loop, drain_check, w) < 0 ||
+	    loop_hook_add(w->loop, flush_log, w) < 0) {
 		snprintf(w->error, sizeof(w->error), "event loop: too many hooks");
 		return -1;
 	}
@@ -153,6 +166,8 @@ static void worker_teardown(struct worker *w)
 	if (w->server != NULL)
 		server_free(w->server);
 	w->server = NULL;
+	idle_trim_free(w->trim);
+	w->trim = NULL;
 	if (w->role_state != NULL && role->loop_finish != NULL)
 		role->loop_finish(w->role_state);
 	w->role_state = NULL;

@@ -16,6 +16,9 @@ struct service_role {
 	/* The drain's last step: answer what is still waiting (B: 503 to every
 	 * call to A) and refuse what comes later. May be NULL. */
 	void (*loop_abandon)(void *state);
+	/* The loop has been idle a while (idle_trim.h): let go of what is
+	 * kept only for reuse (B: pooled easy handles). May be NULL. */
+	void (*loop_idle)(void *state);
 	/* Frees the state once the loop's server is gone. May be NULL. */
 	void (*loop_finish)(void *state);
 	void *arg;

@@ -480,13 +480,18 @@ struct upstream_lane *upstream_lane_new(struct upstream *up, struct loop *loop, 
 	return lane;
 }
 
+void upstream_lane_idle(struct upstream_lane *lane)
+{
+	while (lane->idle_count > 0)
+		curl_easy_cleanup(lane->idle[--lane->idle_count]);
+}
+
 void upstream_lane_free(struct upstream_lane *lane)
 {
 	/* the multi handle first: it closes its connections through the
 	 * easy handles' callbacks */
 	curl_loop_free(lane->curl);
-	while (lane->idle_count > 0)
-		curl_easy_cleanup(lane->idle[--lane->idle_count]);
+	upstream_lane_idle(lane);
 	free(lane);
 }
 

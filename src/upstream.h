@@ -76,6 +76,11 @@ void upstream_lane_free(struct upstream_lane *lane);
 int upstream_call(struct upstream_lane *lane, const struct upstream_request *request,
 		  upstream_done *on_done, void *ctx, struct upstream_result *refused);
 
+/* The loop has been idle a while: the easy handles kept for reuse are freed
+ * (a burst of N calls left N of them, about 10 KiB each; making one again
+ * costs microseconds). The lane's loop thread. */
+void upstream_lane_idle(struct upstream_lane *lane);
+
 /* Ends every call of the lane with 503 now, and every later one at once:
  * the last step of a drain. The lane's loop thread. */
 void upstream_abandon(struct upstream_lane *lane);

@@ -1,0 +1,76 @@
+/* idle_trim.c - gives freed heap memory back to the system once a loop has been idle a while. */
+#include "idle_trim.h"
+
+#include <malloc.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+struct idle_trim {
+	struct loop *loop;
+	struct loop_timer timer;
+	idle_trim_hook *before_trim;
+	void *arg;
+	bool armed;
+	uint64_t seen;   /* loop_io_handled() when the timer was armed or fired */
+};
+
+static void arm(struct idle_trim *trim)
+{
+	trim->armed = loop_timer_arm(trim->loop, &trim->timer, IDLE_TRIM_MS) == 0;
+	trim->seen = loop_io_handled(trim->loop);
+}
+
+/* IDLE_TRIM_MS after arming: the trim when no I/O came or went meanwhile,
+ * otherwise another look later (under load, one timer a second). Timers
+ * that fire on an idle loop (the head scan) do not count as activity. */
+static void on_timer(void *arg)
+{
+	struct idle_trim *trim = arg;
+
+	trim->armed = false;
+	if (loop_io_handled(trim->loop) != trim->seen) {
+		arm(trim);
+		return;
+	}
+	if (trim->before_trim != NULL)
+		trim->before_trim(trim->arg);
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
+/* Before each sleep: I/O since the last look starts the wait for idleness;
+ * a loop that stays idle after its trim is not woken for it again. */
+static void before_sleep(void *arg)
+{
+	struct idle_trim *trim = arg;
+
+	if (!trim->armed && loop_io_handled(trim->loop) != trim->seen)
+		arm(trim);
+}
+
+struct idle_trim *idle_trim_new(struct loop *loop, idle_trim_hook *before_trim, void *arg)
+{
+	struct idle_trim *trim = calloc(1, sizeof(*trim));
+
+	if (trim == NULL)
+		return NULL;
+	trim->loop = loop;
+	trim->before_trim = before_trim;
+	trim->arg = arg;
+	trim->seen = loop_io_handled(loop);
+	loop_timer_init(&trim->timer, on_timer, trim);
+	if (loop_hook_add(loop, before_sleep, trim) < 0) {
+		free(trim);
+		return NULL;
+	}
+	return trim;
+}
+
+void idle_trim_free(struct idle_trim *trim)
+{
+	if (trim == NULL)
+		return;
+	loop_timer_disarm(trim->loop, &trim->timer);
+	free(trim);
+}
