@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -290,6 +291,11 @@ def main():
         ("nginx", "B"): {"nginx (both hops)": nginx.pids()},
     }
     cpu = {}  # (target, process name) -> [seconds, calls]
+    # whose private memory is sampled halfway through the last round's run
+    sampled = {("echosvc", "A"): ("echosvc A", lambda: memory_kib(a.proc.pid)),
+               ("echosvc", "B"): ("echosvc B", lambda: memory_kib(b.proc.pid)),
+               ("nginx", "B"): ("nginx worker", nginx.worker_memory_kib)}
+    busy_memory = {}
     rows = []
     try:
         accepted = calls = 0
@@ -302,7 +308,15 @@ def main():
                     calls_before = metric(b.port, "echosvc_upstream_requests_total")
                 cpu_before = {name: sum(cpu_seconds(p) for p in pids)
                               for name, pids in processes[key].items()}
+                sampler = None
+                if r == args.rounds - 1 and key in sampled:
+                    name, read = sampled[key]
+                    sampler = threading.Timer(args.duration / 2,
+                                              lambda n=name, f=read: busy_memory.update({n: f()}))
+                    sampler.start()
                 res = wrk(url, 50, args.duration)
+                if sampler is not None:
+                    sampler.join()
                 for name, pids in processes[key].items():
                     used = sum(cpu_seconds(p) for p in pids) - cpu_before[name]
                     total = cpu.setdefault((key, name), [0.0, 0])
@@ -360,9 +374,11 @@ def main():
     print("| system calls per B call (strace -c -f, %d calls) | %.2f | | | <= 7 |"
           % (syscall_calls, syscalls))
     for name, target in (("echosvc A", 2560), ("echosvc B", 4096), ("nginx worker", None)):
-        m = memory[name]
-        print("| %s at c=50: USS (PSS, RSS) | %d KiB (%d, %d) | | | %s |"
-              % (name, m["uss"], m["pss"], m["rss"], "<= %d KiB" % target if target else ""))
+        for when, m, limit in (("during wrk -c50", busy_memory[name], target),
+                               ("idle after the rounds", memory[name], None)):
+            print("| %s %s: USS (PSS, RSS) | %d KiB (%d, %d) | | | %s |"
+                  % (name, when, m["uss"], m["pss"], m["rss"],
+                     "<= %d KiB" % limit if limit else ""))
     m = frozen["memory"]
     print("| B, A frozen, %d pending: USS (PSS, RSS) | %d KiB (%d, %d) | | | <= 24576 KiB |"
           % (frozen["inflight"], m["uss"], m["pss"], m["rss"]))
