@@ -29,7 +29,8 @@ struct head_watch {
 
 struct head_timer {
 	struct loop *loop;
-	struct loop_timer scan;
+	struct loop_timer scan;    /* armed while there are watches */
+	bool scanning;
 	unsigned timeout_ms;
 	unsigned interval_ms;
 	bool tls;                  /* the connections speak TLS: no raw 408 */
@@ -109,7 +110,9 @@ static void scan(void *arg)
 			w->first_byte_ms = UINT64_MAX; /* once */
 		}
 	}
-	loop_timer_arm(timer->loop, &timer->scan, timer->interval_ms);
+	/* no connection, no scan: an idle loop is not woken for nothing */
+	timer->scanning = timer->watches != NULL &&
+			  loop_timer_arm(timer->loop, &timer->scan, timer->interval_ms) == 0;
 }
 
 struct head_timer *head_timer_new(struct loop *loop, unsigned timeout_ms, bool tls,
@@ -129,10 +132,6 @@ struct head_timer *head_timer_new(struct loop *loop, unsigned timeout_ms, bool t
 	timer->expired = expired;
 	timer->arg = arg;
 	loop_timer_init(&timer->scan, scan, timer);
-	if (loop_timer_arm(loop, &timer->scan, timer->interval_ms) < 0) {
-		free(timer);
-		return NULL;
-	}
 	return timer;
 }
 
@@ -178,6 +177,8 @@ struct head_watch *head_timer_watch(struct head_timer *timer, int fd)
 	if (loop_io_add(timer->loop, &watch->fin_io) < 0)
 		watch->fin_io.fd = -1; /* head_timer_half_closed() asks the socket */
 	list_push(&timer->watches, &watch->link);
+	if (!timer->scanning)
+		timer->scanning = loop_timer_arm(timer->loop, &timer->scan, timer->interval_ms) == 0;
 	return watch;
 }
 

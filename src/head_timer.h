@@ -15,7 +15,8 @@
  * --header-timeout-ms to arrive; past that the client gets a 408 answer and
  * the connection is shut down (libmicrohttpd then closes it). The first
  * byte is seen by a scan of the kernel's byte counts (TCP_INFO) every
- * interval, so the limit holds to within one interval.
+ * interval, so the limit holds to within one interval. The scan runs only
+ * while there are connections: a loop with none is not woken.
  */
 struct head_timer;
 struct head_watch;
@@ -26,7 +27,7 @@ struct head_watch;
  * carries. */
 typedef void head_timer_expired(void *arg, int fd, uint64_t waited_ms, const char *id);
 
-/* Starts scanning on loop. With tls the connections speak TLS: a timed-out
+/* Makes the timer of loop (it scans once there are watches). With tls the connections speak TLS: a timed-out
  * one is closed without an answer (the handshake's bytes count as the
  * head's). NULL with errno when out of memory. */
 struct head_timer *head_timer_new(struct loop *loop, unsigned timeout_ms, bool tls,

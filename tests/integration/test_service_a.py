@@ -8,8 +8,8 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (TIME_SCALE, TestCase, compact, half_closed_exchanges, main,  # noqa: E402
-                     metric, raw_exchange, request)
+from harness import (TIME_SCALE, WRAPPER, TestCase, compact, half_closed_exchanges,  # noqa: E402
+                     main, metric, raw_exchange, request)
 
 
 class ServiceA(TestCase):
@@ -38,6 +38,33 @@ class ServiceA(TestCase):
                                r"trace_id=[0-9a-f]{32} span_id=[0-9a-f]{16} method=GET "
                                r"peer=127\.0\.0\.1:\d+ bytes=\d+$")
         self.assertIn("request_id=" + headers["x-request-id"], line)
+
+    def test_an_idle_service_sleeps(self):
+        # With no connection, nothing wakes a loop: no header scan, no trim timer. (The
+        # scan used to run every second on every loop.) After a request, the loop wakes
+        # once for the memory trim and a few times for the scan until the connection
+        # is gone, then sleeps again.
+        if WRAPPER:
+            self.skipTest("valgrind's scheduler wakes the threads itself")
+
+        def switches():
+            total = 0
+            tasks = "/proc/%d/task" % self.a.proc.pid
+            for task in os.listdir(tasks):
+                with open(os.path.join(tasks, task, "status")) as f:
+                    total += sum(int(line.split()[1]) for line in f
+                                 if line.startswith(("voluntary_ctxt", "nonvoluntary_ctxt")))
+            return total
+
+        def idle_switches(seconds):
+            before = switches()
+            time.sleep(seconds)
+            return switches() - before
+
+        self.assertLessEqual(idle_switches(2.5), 1)
+        self.assertEqual(self.get("/health")[0], 200)  # a connection, closed right after
+        time.sleep(2.5)  # the trim's second and the scan's last round pass
+        self.assertLessEqual(idle_switches(2.5), 1)
 
     def test_head_like_get_without_body(self):
         _, get_headers, get_body = self.get("/echo?msg=hello")
