@@ -151,7 +151,7 @@ static int worker_setup(struct worker *w)
 	w->trim = idle_trim_new(w->loop, worker_idle, w);
 	if (w->trim == NULL || loop_hook_add(w->loop, drain_check, w) < 0 ||
 	    loop_hook_add(w->loop, flush_log, w) < 0) {
-		snprintf(w->error, sizeof(w->error), "event loop: too many hooks");
+		snprintf(w->error, sizeof(w->error), "event loop: out of memory or too many hooks");
 		return -1;
 	}
 	return 0;

@@ -2,8 +2,8 @@
 #include "upstream.h"
 
 #include <curl/curl.h>
-#include <libssh2.h>
 #include <errno.h>
+#include <libssh2.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -583,6 +583,7 @@ struct upstream *upstream_new(const struct config *cfg, char *error, size_t erro
 	/* TLS for https:// replicas, no signals */
 	if (curl_global_init(CURL_GLOBAL_SSL) != CURLE_OK) {
 		snprintf(error, error_size, "upstream: curl_global_init failed");
+		libssh2_exit();
 		free(up->counts);
 		free(up);
 		return NULL;
