@@ -38,6 +38,19 @@ def closed_at_once(port, within):
             return False
 
 
+def socket_count(pid):
+    """How many sockets the process holds: its listening sockets and the
+    connections it has accepted (not those still in the kernel's queue)."""
+    fds = "/proc/%d/fd" % pid
+    count = 0
+    for fd in os.listdir(fds):
+        try:
+            count += os.readlink(os.path.join(fds, fd)).startswith("socket:")
+        except OSError:
+            pass  # closed meanwhile
+    return count
+
+
 class Limits(TestCase):
     def test_past_max_connections_closed_at_once_then_a_slot_frees(self):
         a = self.start("serve-a", "--max-connections", "10", "--threads", "2")
@@ -67,12 +80,19 @@ class Limits(TestCase):
         a = self.start("serve-a", "--max-connections", "50", "--header-timeout-ms",
                        str(timeout_ms))
         idle = held_connection(a.port)  # answered, then silent: not a slow head
+        held = socket_count(a.proc.pid)
         slow, stop = [], threading.Event()
         for i in range(49):
             s = socket.create_connection(("127.0.0.1", a.port), timeout=10 * TIME_SCALE)
             s.sendall(b"GET /echo?msg=slow HTTP/1.1\r\nX-Slow: ")
             slow.append(s)
         started = time.monotonic()
+        # the server has accepted all 49 before any newcomer comes (a newcomer
+        # accepted first would take a slot and leave one of them over the limit)
+        deadline = time.monotonic() + 5 * TIME_SCALE
+        while socket_count(a.proc.pid) < held + 49:
+            self.assertLess(time.monotonic(), deadline, "the slow clients were never accepted")
+            time.sleep(0.01)
 
         def drip():  # a byte every 200 ms: never silent long enough for the idle timeout
             while not stop.wait(0.2):
