@@ -23,7 +23,7 @@ void address_format(const struct sockaddr *addr, char *dst, size_t dst_size)
 	}
 }
 
-void address_of_socket(int fd, int local, char *dst, size_t dst_size)
+void address_of_socket(int fd, bool local, char *dst, size_t dst_size)
 {
 	struct sockaddr_storage addr;
 	socklen_t len = sizeof(addr);

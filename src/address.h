@@ -3,6 +3,7 @@
 #define ECHOSVC_ADDRESS_H
 
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -12,8 +13,8 @@
  * or of another family. */
 void address_format(const struct sockaddr *addr, char *dst, size_t dst_size);
 
-/* The local (local != 0) or peer address of socket fd, formatted; "-" when
- * the kernel does not say. */
-void address_of_socket(int fd, int local, char *dst, size_t dst_size);
+/* The local (local) or peer address of socket fd, formatted; "-" when the
+ * kernel does not say. */
+void address_of_socket(int fd, bool local, char *dst, size_t dst_size);
 
 #endif

@@ -30,7 +30,6 @@ struct head_watch {
 struct head_timer {
 	struct loop *loop;
 	struct loop_timer scan;    /* armed while there are watches */
-	bool scanning;
 	unsigned timeout_ms;
 	unsigned interval_ms;
 	bool tls;                  /* the connections speak TLS: no raw 408 */
@@ -111,8 +110,8 @@ static void scan(void *arg)
 		}
 	}
 	/* no connection, no scan: an idle loop is not woken for nothing */
-	timer->scanning = timer->watches != NULL &&
-			  loop_timer_arm(timer->loop, &timer->scan, timer->interval_ms) == 0;
+	if (timer->watches != NULL)
+		loop_timer_arm(timer->loop, &timer->scan, timer->interval_ms);
 }
 
 struct head_timer *head_timer_new(struct loop *loop, unsigned timeout_ms, bool tls,
@@ -177,8 +176,8 @@ struct head_watch *head_timer_watch(struct head_timer *timer, int fd)
 	if (loop_io_add(timer->loop, &watch->fin_io) < 0)
 		watch->fin_io.fd = -1; /* head_timer_half_closed() asks the socket */
 	list_push(&timer->watches, &watch->link);
-	if (!timer->scanning)
-		timer->scanning = loop_timer_arm(timer->loop, &timer->scan, timer->interval_ms) == 0;
+	if (!loop_timer_armed(&timer->scan))
+		loop_timer_arm(timer->loop, &timer->scan, timer->interval_ms);
 	return watch;
 }
 

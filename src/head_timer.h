@@ -27,9 +27,10 @@ struct head_watch;
  * carries. */
 typedef void head_timer_expired(void *arg, int fd, uint64_t waited_ms, const char *id);
 
-/* Makes the timer of loop (it scans once there are watches). With tls the connections speak TLS: a timed-out
- * one is closed without an answer (the handshake's bytes count as the
- * head's). NULL with errno when out of memory. */
+/* Makes the timer of loop (it scans once there are watches). With tls the
+ * connections speak TLS: a timed-out one is closed without an answer (the
+ * handshake's bytes count as the head's). NULL with errno when out of
+ * memory. */
 struct head_timer *head_timer_new(struct loop *loop, unsigned timeout_ms, bool tls,
 				  head_timer_expired *expired, void *arg);
 

@@ -2,7 +2,6 @@
 #include "idle_trim.h"
 
 #include <malloc.h>
-#include <stdbool.h>
 #include <stdlib.h>
 
 struct idle_trim {
@@ -10,13 +9,13 @@ struct idle_trim {
 	struct loop_timer timer;
 	idle_trim_hook *before_trim;
 	void *arg;
-	bool armed;
 	uint64_t seen;   /* loop_io_handled() when the timer was armed or fired */
 };
 
 static void arm(struct idle_trim *trim)
 {
-	trim->armed = loop_timer_arm(trim->loop, &trim->timer, IDLE_TRIM_MS) == 0;
+	/* out of memory: tried again after the next I/O */
+	loop_timer_arm(trim->loop, &trim->timer, IDLE_TRIM_MS);
 	trim->seen = loop_io_handled(trim->loop);
 }
 
@@ -27,7 +26,6 @@ static void on_timer(void *arg)
 {
 	struct idle_trim *trim = arg;
 
-	trim->armed = false;
 	if (loop_io_handled(trim->loop) != trim->seen) {
 		arm(trim);
 		return;
@@ -45,7 +43,7 @@ static void before_sleep(void *arg)
 {
 	struct idle_trim *trim = arg;
 
-	if (!trim->armed && loop_io_handled(trim->loop) != trim->seen)
+	if (!loop_timer_armed(&trim->timer) && loop_io_handled(trim->loop) != trim->seen)
 		arm(trim);
 }
 

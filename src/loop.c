@@ -181,6 +181,11 @@ static void heap_down(struct loop *loop, size_t index)
 	heap_set(loop, index, timer);
 }
 
+bool loop_timer_armed(const struct loop_timer *timer)
+{
+	return timer->slot != 0;
+}
+
 void loop_timer_disarm(struct loop *loop, struct loop_timer *timer)
 {
 	size_t index;

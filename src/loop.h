@@ -2,6 +2,7 @@
 #ifndef ECHOSVC_LOOP_H
 #define ECHOSVC_LOOP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +65,9 @@ void loop_timer_init(struct loop_timer *timer, loop_timer_handler *fire, void *a
 
 /* (Re)arms timer to fire delay_ms from now. Returns 0, or -1 (ENOMEM). */
 int loop_timer_arm(struct loop *loop, struct loop_timer *timer, uint64_t delay_ms);
+
+/* Whether timer is armed (waiting to fire). */
+bool loop_timer_armed(const struct loop_timer *timer);
 
 /* Disarms timer; no effect when it is not armed. */
 void loop_timer_disarm(struct loop *loop, struct loop_timer *timer);

@@ -125,7 +125,7 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 
 	if (req == NULL)
 		return;
-	if (req->fault_timer.slot != 0) /* closed while delayed: only at the daemon's stop */
+	if (loop_timer_armed(&req->fault_timer)) /* closed while delayed: only at the daemon's stop */
 		delayed_remove(srv, req);
 	head_timer_busy(request_watch(req), false);
 	if (req->free_data != NULL)
@@ -350,7 +350,7 @@ static void head_timed_out(void *arg, int fd, uint64_t waited_ms, const char *id
 				    .method = "-", .peer = peer};
 
 	trace_begin(&trace, NULL);
-	address_of_socket(fd, 0, peer, sizeof(peer));
+	address_of_socket(fd, false, peer, sizeof(peer));
 	snprintf(message, sizeof(message),
 		 "request head not complete within %u ms (--header-timeout-ms)",
 		 srv->config->header_timeout_ms);

@@ -93,5 +93,4 @@ struct server_request {
 void server_reply_error_allow(struct server_request *req, unsigned status, const char *message,
 			      const char *allow);
 
-
 #endif

@@ -498,7 +498,7 @@ int service_run(const struct config *cfg, const struct service_role *role)
 		log_failure(error);
 		goto done;
 	}
-	address_of_socket(fds[0], 1, shown, sizeof(shown));
+	address_of_socket(fds[0], true, shown, sizeof(shown));
 	for (size_t i = 0; i < svc.count; i++) {
 		svc.workers[i].svc = &svc;
 		svc.workers[i].listen_fd = fds[i];

@@ -69,7 +69,10 @@ def wrk(url, connections, duration, script=None):
 
 
 class Nginx:
-    def __init__(self, workdir, workers, template="nginx.conf.in", extra=()):
+    """nginx from a template of this folder; prefix: a command it runs under
+    (callgrind, in instructions.py), which the start and stop wait for."""
+
+    def __init__(self, workdir, workers, template="nginx.conf.in", extra=(), prefix=()):
         self.dir = workdir
         self.port_a, self.port_b = free_port(), free_port()
         with open(os.path.join(HERE, template)) as f:
@@ -81,9 +84,10 @@ class Nginx:
         self.conf = os.path.join(workdir, "nginx.conf")
         with open(self.conf, "w") as f:
             f.write(conf)
-        self.proc = subprocess.Popen(["nginx", "-p", workdir, "-c", self.conf],
+        self.proc = subprocess.Popen(list(prefix) + ["nginx", "-p", workdir, "-c", self.conf],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
+        self.patience = 60 if prefix else 10
+        deadline = time.monotonic() + self.patience
         while True:
             try:
                 with socket.create_connection(("127.0.0.1", self.port_b), timeout=1):
@@ -108,7 +112,7 @@ class Nginx:
     def stop(self):
         self.proc.send_signal(signal.SIGQUIT)
         try:
-            self.proc.wait(10)
+            self.proc.wait(self.patience)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()

@@ -22,18 +22,17 @@ import http.client
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, HERE)
 import harness  # noqa: E402
-from harness import free_port  # noqa: E402
+from bench import Nginx  # noqa: E402
 
 COST = re.compile(r"^\s*([\d,]+) \([\s\d.]+%\)\s+(.*?)(?: \[(.*)\])?$")
 OBJECTS = (("libcurl", "libcurl"), ("libmicrohttpd", "libmicrohttpd"), ("echosvc", "echosvc"),
@@ -91,17 +90,6 @@ def drive(port, path, calls):
     return state["ok"]
 
 
-def wait_port(port, deadline):
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 def run_echosvc(args, path, calls, out):
     """One echosvc process under callgrind; returns (costs, requests)."""
     svc = harness.Service(args, prefix=["valgrind", "--tool=callgrind",
@@ -116,26 +104,12 @@ def run_echosvc(args, path, calls, out):
 
 def run_nginx(port_key, path, calls, workdir, out):
     """nginx (one worker, no master) under callgrind; returns (costs, requests)."""
-    ports = {"@PORT_A@": free_port(), "@PORT_B@": free_port()}
-    with open(os.path.join(HERE, "nginx.conf.in")) as f:
-        conf = f.read()
-    for key, value in (("@DIR@", workdir), ("@WORKERS@", "1"),
-                       ("daemon off;", "daemon off;\nmaster_process off;")):
-        conf = conf.replace(key, value)
-    for key, port in ports.items():
-        conf = conf.replace(key, str(port))
-    conf_path = os.path.join(workdir, "nginx.conf")
-    with open(conf_path, "w") as f:
-        f.write(conf)
-    proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
-                             "nginx", "-p", workdir, "-c", conf_path],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nginx = Nginx(workdir, 1, extra=(("daemon off;", "daemon off;\nmaster_process off;"),),
+                  prefix=["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out])
     try:
-        wait_port(ports[port_key], time.monotonic() + 30)
-        done = drive(ports[port_key], path, calls)
+        done = drive(nginx.port_a if port_key == "A" else nginx.port_b, path, calls)
     finally:
-        proc.send_signal(3)  # SIGQUIT: nginx's graceful stop, then callgrind writes its file
-        proc.wait(60)
+        nginx.stop()  # SIGQUIT: nginx's graceful stop, then callgrind writes its file
     return callgrind_costs(out), done
 
 
@@ -168,12 +142,12 @@ def main():
         runs = {
             "echosvc A": lambda n, out: run_echosvc(["serve-a", "--threads", "1"],
                                                     "/echo?msg=hello", n, out),
-            "nginx return 200": lambda n, out: run_nginx("@PORT_A@", "/echo?msg=hello", n,
+            "nginx return 200": lambda n, out: run_nginx("A", "/echo?msg=hello", n,
                                                          workdir, out),
             "echosvc B": lambda n, out: run_echosvc(
                 ["serve-b", "--threads", "1", "--service-a", behind.base],
                 "/call-echo?msg=hello", n, out),
-            "nginx both hops": lambda n, out: run_nginx("@PORT_B@", "/call-echo?msg=hello", n,
+            "nginx both hops": lambda n, out: run_nginx("B", "/call-echo?msg=hello", n,
                                                         workdir, out),
         }
         for name, run in runs.items():

@@ -65,12 +65,16 @@ static void test_timers_fire_in_deadline_order(void **state)
 		loop_timer_init(&t[i].timer, timer_fired, &t[i]);
 		assert_int_equal(loop_timer_arm(rec.loop, &t[i].timer, delays[i]), 0);
 	}
+	assert_true(loop_timer_armed(&t[3].timer));
 	loop_timer_disarm(rec.loop, &t[3].timer);         /* never fires */
 	loop_timer_disarm(rec.loop, &t[3].timer);         /* twice is harmless */
+	assert_false(loop_timer_armed(&t[3].timer));
 	assert_int_equal(loop_timer_arm(rec.loop, &t[0].timer, 1), 0); /* moved first */
 	assert_int_equal(loop_run(rec.loop), 0);
 	assert_int_equal(rec.count, 3);
 	assert_memory_equal(rec.order, "abc", 3);
+	for (size_t i = 0; i < 3; i++) /* fired: one-shot, no longer armed */
+		assert_false(loop_timer_armed(&t[i].timer));
 	loop_free(rec.loop);
 }
 
