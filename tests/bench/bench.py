@@ -74,11 +74,13 @@ class Nginx:
 
     def __init__(self, workdir, workers, template="nginx.conf.in", extra=(), prefix=()):
         self.dir = workdir
-        self.port_a, self.port_b = free_port(), free_port()
+        self.port_a, self.port_b, self.port_status = free_port(), free_port(), free_port()
         with open(os.path.join(HERE, template)) as f:
             conf = f.read()
         for key, value in (("@DIR@", workdir), ("@PORT_A@", str(self.port_a)),
-                           ("@PORT_B@", str(self.port_b)), ("@WORKERS@", str(workers))) \
+                           ("@PORT_B@", str(self.port_b)),
+                           ("@PORT_STATUS@", str(self.port_status)),
+                           ("@WORKERS@", str(workers))) \
                 + tuple(extra):
             conf = conf.replace(key, value)
         self.conf = os.path.join(workdir, "nginx.conf")
@@ -108,6 +110,17 @@ class Nginx:
     def worker_memory_kib(self):
         """The memory of the worker with the largest USS."""
         return max((memory_kib(p) for p in self.workers()), key=lambda m: m["uss"])
+
+    def accepted(self):
+        """Connections accepted by all its servers (stub_status), this read's own included."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port_status, timeout=10)
+        try:
+            conn.request("GET", "/status")
+            text = conn.getresponse().read().decode()
+        finally:
+            conn.close()
+        # "Active connections: N\nserver accepts handled requests\n A H R\n..."
+        return int(text.splitlines()[2].split()[0])
 
     def stop(self):
         self.proc.send_signal(signal.SIGQUIT)
@@ -302,7 +315,9 @@ def main():
     busy_memory = {}
     rows = []
     try:
-        accepted = calls = 0
+        calls = 0
+        # connections each proxy opened to its A, per round
+        opened = {"echosvc": [], "nginx": []}
         results = {key: [] for key in targets}
         for r in range(args.rounds):
             for key, url in targets.items():
@@ -310,6 +325,8 @@ def main():
                 if counting:
                     accepted_before = metric(a_behind.port, "echosvc_connections_accepted_total")
                     calls_before = metric(b.port, "echosvc_upstream_requests_total")
+                elif key == ("nginx", "B"):
+                    accepted_before = nginx.accepted()
                 cpu_before = {name: sum(cpu_seconds(p) for p in pids)
                               for name, pids in processes[key].items()}
                 sampler = None
@@ -328,9 +345,13 @@ def main():
                     total[1] += res["rps"] * args.duration
                 if counting:
                     # minus 1: the scrape of A's metrics above is a connection too
-                    accepted += metric(a_behind.port, "echosvc_connections_accepted_total") \
-                        - accepted_before - 1
+                    opened["echosvc"].append(
+                        metric(a_behind.port, "echosvc_connections_accepted_total")
+                        - accepted_before - 1)
                     calls += metric(b.port, "echosvc_upstream_requests_total") - calls_before
+                elif key == ("nginx", "B"):
+                    # one nginx serves both hops: minus wrk's 50 and this read itself
+                    opened["nginx"].append(nginx.accepted() - accepted_before - 50 - 1)
                 results[key].append(res)
                 rows.append(["main", key[0], key[1], 50, r + 1, "%.0f" % res["rps"],
                              "%.3f" % res["p50"], "%.3f" % res["p99"], res["non2xx"]])
@@ -391,8 +412,13 @@ def main():
     worst = min(sweep[(("echosvc", "B"), c)]["rps"] / sweep[(("nginx", "B"), c)]["rps"]
                 for c in (10, 50, 200, 1000))
     print("| B's lowest req/s ratio over the sweep (c = 10 ... 1000) | %.2f | | | >= 0.6 |" % worst)
-    print("| TCP connections A accepted for %d calls from B (c=50) | %d | | | <= 50 |"
-          % (calls, accepted))
+    # Each round is 50 new client connections, spread anew over the loops
+    # (SO_REUSEPORT) or nginx's workers, each with its own pool of
+    # connections to A: a loop given more clients than last round opens more.
+    print("| TCP connections A accepted for %d calls from B (c=50; per round: %s) | %d | %d "
+          "(per round: %s) | | <= 50 |"
+          % (calls, ", ".join(map(str, opened["echosvc"])), sum(opened["echosvc"]),
+             sum(opened["nginx"]), ", ".join(map(str, opened["nginx"]))))
     print("csv: %s" % os.path.relpath(csv_path, ROOT))
 
     if shutil.which("gnuplot"):
