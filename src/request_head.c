@@ -33,13 +33,54 @@ struct framing {
 	const char *error;        /* the first reason to refuse, or NULL */
 	unsigned content_lengths;
 	bool host;
+	const char *head;         /* libmicrohttpd's copy of the head: the method's first byte */
+	const char *head_end;     /* one past the empty line that ends it */
+	const char *text_end;     /* the NUL that ends the previous line's text */
+	bool values_cut;          /* the error is bytes a C string does not show */
 };
+
+/*
+ * libmicrohttpd 0.9.75 parses the head in place: it writes a NUL over each
+ * line's CR and LF and over each header's colon, and hands out pointers into
+ * that copy, header by header in the order of the lines. So from the end of
+ * one line's text (the version, or a header's value) to the next header's
+ * name there are only that line's one or two NULs; anything more is text
+ * past a NUL byte the client sent, which the C strings hide. A name or value
+ * outside the copy is a folded line (obs-fold), which libmicrohttpd joins in
+ * memory of its own. Returns the reason to refuse, or NULL.
+ */
+static const char *line_gap_error(const struct framing *f, const char *next)
+{
+	const char *p;
+
+	if (next < f->head || next > f->head_end)
+		return "a header folded onto a second line (obs-fold)";
+	if (next <= f->text_end)
+		return "a NUL byte in a header";
+	for (p = f->text_end; p < next; p++)
+		if (*p != '\0')
+			return "a NUL byte in a header";
+	/* one line end (CR LF, or a bare LF), or two before the head's end */
+	if (next - f->text_end > (next == f->head_end ? 4 : 2))
+		return "a NUL byte in a header";
+	return NULL;
+}
 
 static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
 				      const char *value)
 {
 	struct framing *f = cls;
 
+	if (f->head != NULL) {
+		f->error = line_gap_error(f, key);
+		if (f->error == NULL && (value < key + strlen(key) || value >= f->head_end))
+			f->error = "a header folded onto a second line (obs-fold)";
+		if (f->error != NULL) {
+			f->values_cut = true;
+			return MHD_NO;
+		}
+		f->text_end = value + strlen(value);
+	}
 	if (strpbrk(key, " \t") != NULL)
 		f->error = "whitespace before a colon in a header";
 	else if (value != NULL && strchr(value, '\r') != NULL)
@@ -61,11 +102,25 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
  * the connection closes after the answer, so that nothing a client smuggled
  * after the head ever runs as a request. Returns the reason, or NULL.
  */
-const char *request_head_framing_error(struct MHD_Connection *connection, const char *version)
+const char *request_head_framing_error(struct MHD_Connection *connection, const char *method,
+				       const char *version, bool *values_cut)
 {
 	struct framing f = {0};
+	const union MHD_ConnectionInfo *size =
+		MHD_get_connection_info(connection, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
 
+	/* the line check needs the version inside the copy (HTTP/0.9's has none) */
+	if (size != NULL && version > method && version < method + size->header_size) {
+		f.head = method;
+		f.head_end = method + size->header_size;
+		f.text_end = version + strlen(version);
+	}
 	MHD_get_connection_values(connection, MHD_HEADER_KIND, framing_header, &f);
+	if (f.error == NULL && f.head != NULL) {
+		f.error = line_gap_error(&f, f.head_end);
+		f.values_cut = f.error != NULL;
+	}
+	*values_cut = f.values_cut;
 	if (f.error == NULL && !f.host && strcmp(version, MHD_HTTP_VERSION_1_1) == 0)
 		f.error = "an HTTP/1.1 request without Host";
 	return f.error;

@@ -23,10 +23,13 @@
 
 static atomic_uint servers_made; /* each loop's fault dice is its own stream */
 
-static void request_id_assign(struct server_request *req)
+/* The client's X-Request-Id when it is a valid one, otherwise a new id
+ * (also when a NUL in the head may have cut the value short). */
+static void request_id_assign(struct server_request *req, bool values_cut)
 {
-	const char *given = MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND,
-							"X-Request-Id");
+	const char *given = values_cut ? NULL
+				       : MHD_lookup_connection_value(req->connection,
+								     MHD_HEADER_KIND, "X-Request-Id");
 
 	if (given != NULL && request_head_id_valid(given))
 		snprintf(req->request_id, sizeof(req->request_id), "%s", given);
@@ -259,11 +262,13 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 	if (req == NULL)
 		return MHD_NO; /* uri_started() could not allocate: drop the connection */
 	if (!req->started) {
+		bool values_cut = false;
 		const char *framing =
 			req->cr_in_target ? "a bare CR in the request line"
 			: version[0] != '\0' && version != req->target_end + 1
 				? "a NUL byte in the request line"
-				: request_head_framing_error(connection, version);
+				: request_head_framing_error(connection, method, version,
+							     &values_cut);
 
 		const union MHD_ConnectionInfo *context =
 			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -282,9 +287,10 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 		for (size_t i = 0; i < srv->route_count; i++)
 			if (strcmp(url, srv->routes[i].path) == 0)
 				req->route = &srv->routes[i];
-		request_id_assign(req);
-		trace_begin(&req->trace,
-			    MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "traceparent"));
+		request_id_assign(req, values_cut);
+		trace_begin(&req->trace, values_cut ? NULL
+				       : MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+								     "traceparent"));
 		if (framing != NULL) {
 			/* answered before any body is read; MHD then reads no more */
 			req->close = true;
