@@ -70,7 +70,11 @@ class Service:
         self.logfile = tempfile.NamedTemporaryFile(prefix="echosvc-", suffix=".log", delete=False)
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("ECHOSVC_")}
         full_env.update(env or {})
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.logfile,
+        # setpriv (util-linux, essential) makes the kernel kill the service when
+        # this process dies without its teardown (killed by a CI timeout, say),
+        # and then execs it: the pid stays the service's
+        self.proc = subprocess.Popen(["setpriv", "--pdeathsig", "KILL", "--"] + self.args,
+                                     stdout=subprocess.PIPE, stderr=self.logfile,
                                      env=full_env, preexec_fn=preexec)
         self.port = None
         self.host = "127.0.0.1"
