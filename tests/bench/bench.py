@@ -5,7 +5,8 @@
     python3 tests/bench/bench.py --tls      (the TLS variant alone)
 
 Starts echosvc A and B (logging every request to a file) and nginx as the reference
-ceiling (A's role: `return 200`; B's role: a keep-alive proxy hop), then runs wrk
+ceiling (A's role: `return 200`, logging nothing, and beside it, as a like-for-like figure,
+the same with an access log like A's; B's role: a keep-alive proxy hop), then runs wrk
 against each in alternation, a concurrency sweep, B with A frozen and 1,000 calls
 pending, and counts the TCP connections A accepted. Also measures CPU per call
 (utime + stime over the rounds / calls), private memory (USS, from smaps_rollup, beside
@@ -75,11 +76,13 @@ class Nginx:
     def __init__(self, workdir, workers, template="nginx.conf.in", extra=(), prefix=()):
         self.dir = workdir
         self.port_a, self.port_b, self.port_status = free_port(), free_port(), free_port()
+        self.port_a_log = free_port()
         with open(os.path.join(HERE, template)) as f:
             conf = f.read()
         for key, value in (("@DIR@", workdir), ("@PORT_A@", str(self.port_a)),
                            ("@PORT_B@", str(self.port_b)),
                            ("@PORT_STATUS@", str(self.port_status)),
+                           ("@PORT_A_LOG@", str(self.port_a_log)),
                            ("@WORKERS@", str(workers))) \
                 + tuple(extra):
             conf = conf.replace(key, value)
@@ -299,13 +302,17 @@ def main():
         ("nginx", "A"): "http://127.0.0.1:%d/echo?msg=hello" % nginx.port_a,
         ("echosvc", "B"): "http://127.0.0.1:%d/call-echo?msg=hello" % b.port,
         ("nginx", "B"): "http://127.0.0.1:%d/call-echo?msg=hello" % nginx.port_b,
+        # beside the reference, not instead of it: nginx writing an access log
+        ("nginx+log", "A"): "http://127.0.0.1:%d/echo?msg=hello" % nginx.port_a_log,
     }
+    swept = [key for key in targets if key[0] != "nginx+log"]  # in the sweep and its plot
     # the processes whose CPU a target's calls cost, by name
     processes = {
         ("echosvc", "A"): {"A": [a.proc.pid]},
         ("nginx", "A"): {"nginx": nginx.pids()},
         ("echosvc", "B"): {"B": [b.proc.pid], "A behind B": [a_behind.proc.pid]},
         ("nginx", "B"): {"nginx (both hops)": nginx.pids()},
+        ("nginx+log", "A"): {"nginx": nginx.pids()},
     }
     cpu = {}  # (target, process name) -> [seconds, calls]
     # whose private memory is sampled halfway through the last round's run
@@ -362,7 +369,8 @@ def main():
 
         sweep = {}
         for c in (10, 50, 200, 1000):
-            for key, url in targets.items():
+            for key in swept:
+                url = targets[key]
                 res = wrk(url, c, args.sweep_duration)
                 sweep[(key, c)] = res
                 rows.append(["sweep", key[0], key[1], c, 1, "%.0f" % res["rps"],
@@ -393,6 +401,9 @@ def main():
         print("| %s p99 ms | %.3f | %.3f | %.2f | %s |" % (
             role, e["p99"], n["p99"], e["p99"] / n["p99"],
             "<= %.1f" % target_p99 if target_p99 else ""))
+    e, n = med[("echosvc", "A")], med[("nginx+log", "A")]
+    print("| A req/s beside nginx logging each request as A does (not the reference) "
+          "| %.0f | %.0f | %.2f | |" % (e["rps"], n["rps"], e["rps"] / n["rps"]))
     for (key, name), (seconds, count) in cpu.items():
         print("| CPU per call, %s %s target: %s | %.1f us | | | |"
               % (key[0], key[1], name, seconds / count * 1e6))
@@ -425,7 +436,7 @@ def main():
         plot = os.path.join(ROOT, "docs", "performance.png")
         data = os.path.join(args.out, "sweep.dat")
         with open(data, "w") as f:
-            for key in targets:
+            for key in swept:
                 f.write("# %s %s\n" % key)
                 for c in (10, 50, 200, 1000):
                     res = sweep[(key, c)]
