@@ -49,11 +49,18 @@ struct framing {
  * outside the copy is a folded line (obs-fold), which libmicrohttpd joins in
  * memory of its own. Returns the reason to refuse, or NULL.
  */
+/* Whether p points into [head, head_end]; compared as integers, since a
+ * folded line's pointer is into other memory. */
+static bool in_head(const struct framing *f, const char *p)
+{
+	return (uintptr_t)p >= (uintptr_t)f->head && (uintptr_t)p <= (uintptr_t)f->head_end;
+}
+
 static const char *line_gap_error(const struct framing *f, const char *next)
 {
 	const char *p;
 
-	if (next < f->head || next > f->head_end)
+	if (!in_head(f, next))
 		return "a header folded onto a second line (obs-fold)";
 	if (next <= f->text_end)
 		return "a NUL byte in a header";
@@ -71,9 +78,12 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
 {
 	struct framing *f = cls;
 
+	if (f->head != NULL && value == NULL)
+		f->head = NULL; /* not from the head's lines (never so in 0.9.75): no walk */
 	if (f->head != NULL) {
 		f->error = line_gap_error(f, key);
-		if (f->error == NULL && (value < key + strlen(key) || value >= f->head_end))
+		if (f->error == NULL && (!in_head(f, value) || value == f->head_end ||
+					 value < key + strlen(key)))
 			f->error = "a header folded onto a second line (obs-fold)";
 		if (f->error != NULL) {
 			f->values_cut = true;
@@ -109,11 +119,13 @@ const char *request_head_framing_error(struct MHD_Connection *connection, const 
 	const union MHD_ConnectionInfo *size =
 		MHD_get_connection_info(connection, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
 
-	/* the line check needs the version inside the copy (HTTP/0.9's has none) */
-	if (size != NULL && version > method && version < method + size->header_size) {
+	if (size != NULL) {
 		f.head = method;
 		f.head_end = method + size->header_size;
 		f.text_end = version + strlen(version);
+		/* the walk starts at the version's end, in the copy (HTTP/0.9 has none) */
+		if (!in_head(&f, version) || version == method)
+			f.head = NULL;
 	}
 	MHD_get_connection_values(connection, MHD_HEADER_KIND, framing_header, &f);
 	if (f.error == NULL && f.head != NULL) {
