@@ -39,6 +39,13 @@ struct framing {
 	bool values_cut;          /* the error is bytes a C string does not show */
 };
 
+/* Whether p points into [head, head_end]; compared as integers, since a
+ * folded line's pointer is into other memory. */
+static bool in_head(const struct framing *f, const char *p)
+{
+	return (uintptr_t)p >= (uintptr_t)f->head && (uintptr_t)p <= (uintptr_t)f->head_end;
+}
+
 /*
  * libmicrohttpd 0.9.75 parses the head in place: it writes a NUL over each
  * line's CR and LF and over each header's colon, and hands out pointers into
@@ -49,13 +56,6 @@ struct framing {
  * outside the copy is a folded line (obs-fold), which libmicrohttpd joins in
  * memory of its own. Returns the reason to refuse, or NULL.
  */
-/* Whether p points into [head, head_end]; compared as integers, since a
- * folded line's pointer is into other memory. */
-static bool in_head(const struct framing *f, const char *p)
-{
-	return (uintptr_t)p >= (uintptr_t)f->head && (uintptr_t)p <= (uintptr_t)f->head_end;
-}
-
 static const char *line_gap_error(const struct framing *f, const char *next)
 {
 	const char *p;
