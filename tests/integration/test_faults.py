@@ -100,6 +100,9 @@ class Faults(TestCase):
                     self.assertGreaterEqual(elapsed, delay_ms / 1000.0 - 0.005, i)
         finally:
             conn.close()
+        # a line is written when its loop next waits, which may come after the
+        # client has read the answer
+        a.wait_log(r"endpoint=/echo ", 5 * TIME_SCALE, count=len(plan))
         lines = a.request_lines("/echo")
         want = ["delay,error" if d and e else "delay" if d else "error" if e else None
                 for d, e in plan]
@@ -178,6 +181,7 @@ class Faults(TestCase):
         line = b.wait_log(r"endpoint=/call-echo .* fault=delay$")
         self.assertIn("replica=%s attempts=1" % a.base, line)
         # A answered at once: the delay was B's, before it called A
+        a.wait_log(r"endpoint=/echo ", 5 * TIME_SCALE)
         self.assertLess(int(a.request_lines("/echo")[0].group("latency")), 300)
 
     def test_a_injected_500_is_502_on_b_and_opens_the_breaker(self):

@@ -304,7 +304,9 @@ class ServiceA(TestCase):
                                      b"Connection: close\r\n\r\n")
         self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply[:60])
         self.assertEqual(request(a.port, "/health")[0], 200)
-        # each refusal is logged like any answer; the smuggled request never ran
+        # each refusal is logged like any answer (when its loop next waits, which
+        # may come after the client saw the close); the smuggled request never ran
+        a.wait_log(r"endpoint=/echo .*code=400 ", 5 * TIME_SCALE, count=18)
         self.assertEqual(len([m for m in a.request_lines("/echo") if m.group("code") == "400"]), 18)
         self.assertFalse(any("smuggled" in line for line in a.log_lines()))
 
