@@ -190,6 +190,8 @@ static void connection_changed(void *cls, struct MHD_Connection *connection, voi
 	} else {
 		struct server_conn *conn = *socket_context;
 
+		srv->closed = true;
+
 		/* MHD has ended the GnuTLS session before telling (MHD_cleanup_connections) */
 		if (conn != NULL) {
 			head_timer_forget(srv->head_timer, conn->watch);
@@ -232,12 +234,15 @@ static void daemon_log(void *cls, const char *format, va_list args)
 
 static void daemon_log(void *cls, const char *format, va_list args)
 {
+	struct server *srv = cls;
 	static _Atomic uint64_t last_ms;
 	char message[256];
 	uint64_t now = loop_now_ms(), last = atomic_load(&last_ms);
 	size_t len;
 
 	vsnprintf(message, sizeof(message), format, args);
+	if (strstr(message, "suspending accept") != NULL)
+		srv->accept_paused = true; /* see daemon_run() */
 	if (strstr(message, "accepting connection") == NULL &&
 	    strstr(message, "resource limit") == NULL)
 		return;
@@ -372,7 +377,17 @@ static void daemon_run(struct server *srv)
 	MHD_UNSIGNED_LONG_LONG timeout;
 
 	srv->resumed = false;
+	srv->closed = false;
 	MHD_run(srv->daemon);
+	if (srv->accept_paused && srv->closed) {
+		/* Out of file descriptors, MHD takes its listening socket out of
+		 * its epoll set until a connection closes, and puts it back only
+		 * at the start of a later run: that run must come now, or new
+		 * clients wait in the kernel's queue until something else wakes
+		 * this loop (forever, when the run closed the last connection). */
+		srv->accept_paused = false;
+		MHD_run(srv->daemon);
+	}
 	if (MHD_get_timeout(srv->daemon, &timeout) == MHD_YES)
 		loop_timer_arm(srv->loop, &srv->mhd_timer, (uint64_t)timeout);
 	else

@@ -37,6 +37,8 @@ struct server {
 	bool draining;             /* answers say Connection: close */
 	bool abandoned;            /* delays are no longer injected */
 	bool resumed;              /* a request was resumed this turn */
+	bool accept_paused;        /* MHD stopped accepting: out of file descriptors */
+	bool closed;               /* a connection closed in this MHD_run() */
 	bool faults;               /* fault injection is configured */
 	struct fault_dice dice;
 	struct list_link *delayed;  /* requests waiting out an injected delay */
