@@ -124,7 +124,7 @@ const char *request_head_framing_error(struct MHD_Connection *connection, const 
 		f.head_end = method + size->header_size;
 		f.text_end = version + strlen(version);
 		/* the walk starts at the version's end, in the copy (HTTP/0.9 has none) */
-		if (!in_head(&f, version) || version == method)
+		if (!in_head(&f, version))
 			f.head = NULL;
 	}
 	MHD_get_connection_values(connection, MHD_HEADER_KIND, framing_header, &f);

@@ -58,6 +58,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+def thread_files(pid, name):
+    """The text of /proc/PID/task/*/NAME for each thread of the process (a
+    thread that ends meanwhile is left out)."""
+    tasks = "/proc/%d/task" % pid
+    texts = []
+    for task in os.listdir(tasks):
+        try:
+            with open(os.path.join(tasks, task, name)) as f:
+                texts.append(f.read())
+        except OSError:
+            pass
+    return texts
+
+
 class Service:
     """One echosvc process with its stderr captured in a file."""
 
@@ -142,16 +156,9 @@ class Service:
         about a millisecond after kill() returns, and what a test sends in between is
         still answered (20 of 500 parked calls were, now and then, before this)."""
         self.proc.send_signal(signal.SIGSTOP)
-        tasks = "/proc/%d/task" % self.proc.pid
         deadline = time.monotonic() + 5 * TIME_SCALE
         while True:
-            states = []
-            for task in os.listdir(tasks):
-                try:
-                    with open(os.path.join(tasks, task, "stat")) as f:
-                        states.append(f.read().rsplit(") ", 1)[1][0])
-                except OSError:
-                    pass  # a thread that has just ended
+            states = [text.rsplit(") ", 1)[1][0] for text in thread_files(self.proc.pid, "stat")]
             if states and all(state in "tT" for state in states):
                 return
             if time.monotonic() > deadline:

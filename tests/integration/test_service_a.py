@@ -8,8 +8,8 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (TIME_SCALE, WRAPPER, TestCase, compact, half_closed_exchanges,  # noqa: E402
-                     main, metric, raw_exchange, request)
+from harness import (LOG_LINE, TIME_SCALE, WRAPPER, TestCase, compact,  # noqa: E402
+                     half_closed_exchanges, main, metric, raw_exchange, request, thread_files)
 
 
 class ServiceA(TestCase):
@@ -48,13 +48,10 @@ class ServiceA(TestCase):
             self.skipTest("valgrind's scheduler wakes the threads itself")
 
         def switches():
-            total = 0
-            tasks = "/proc/%d/task" % self.a.proc.pid
-            for task in os.listdir(tasks):
-                with open(os.path.join(tasks, task, "status")) as f:
-                    total += sum(int(line.split()[1]) for line in f
-                                 if line.startswith(("voluntary_ctxt", "nonvoluntary_ctxt")))
-            return total
+            return sum(int(line.split()[1])
+                       for text in thread_files(self.a.proc.pid, "status")
+                       for line in text.splitlines()
+                       if line.startswith(("voluntary_ctxt", "nonvoluntary_ctxt")))
 
         def idle_switches(seconds):
             before = switches()
@@ -250,10 +247,14 @@ class ServiceA(TestCase):
             self.assertNotIn(b"smuggled", reply, name)
             self.assertIn(b'{"error":', reply, name)
             self.assertIn(b"X-Request-Id: ", reply, name)
-        # a refused head keeps the client's valid id (not so after a NUL, below)
-        reply = raw_exchange(a.port, b"GET /echo?msg=first HTTP/1.1\r\nHost: x\r\n"
+        # a refused head keeps the client's valid id and trace (not so after a NUL, below)
+        trace, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+        traceparent = ("traceparent: 00-%s-%s-01\r\n" % (trace, parent)).encode()
+        reply = raw_exchange(a.port, b"GET /echo?msg=first HTTP/1.1\r\nHost: x\r\n" + traceparent +
                                      b"X-Request-Id: keep-me\r\nContent-Length: 45\r\n\r\n")
         self.assertIn(b"X-Request-Id: keep-me\r\n", reply)
+        kept = LOG_LINE.match(a.wait_log(r"request_id=keep-me ", 5 * TIME_SCALE))
+        self.assertEqual((kept.group("trace_id"), kept.group("parent_id")), (trace, parent))
         # a bare CR in the request line or in a header
         for head in (b"GET /echo?msg=x\rGET HTTP/1.1\r\nHost: x\r\n\r\n",
                      b"GET /echo?msg=x HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n"):
@@ -284,7 +285,17 @@ class ServiceA(TestCase):
             self.assertIn(reason, reply, head)
             self.assertIn(b"Connection: close", reply, head)
             self.assertNotIn(b"smuggled", reply, head)
-            self.assertNotIn(b"X-Request-Id: abc\r\n", reply, head)
+        # after a NUL, no header value is used: libmicrohttpd would give the id
+        # cut short ("abc"); the 400 gets a new id and starts a new trace
+        reply = raw_exchange(a.port, b"GET /echo?msg=x HTTP/1.1\r\nHost: x\r\n" + traceparent +
+                                     b"X-Request-Id: abc\x00def\r\n\r\n")
+        self.assertTrue(reply.startswith(b"HTTP/1.1 400"), reply[:60])
+        new_id = re.search(rb"X-Request-Id: ([0-9a-f]{32})\r\n", reply)
+        self.assertIsNotNone(new_id, reply)
+        cut = LOG_LINE.match(a.wait_log(r"request_id=%s " % new_id.group(1).decode(),
+                                        5 * TIME_SCALE))
+        self.assertNotEqual(cut.group("trace_id"), trace)
+        self.assertIsNone(cut.group("parent_id"))
         # heads that only look close to those are served, the request after them too
         for head in (b"GET /echo?msg=x HTTP/1.1\nHost: x\nX-A: a  \n\n",
                      b"GET /echo?msg=x HTTP/1.1\r\nHost: x\r\nX-A:\r\nX-B:   \r\nX-C: c\t \r\n\r\n",
@@ -306,8 +317,8 @@ class ServiceA(TestCase):
         self.assertEqual(request(a.port, "/health")[0], 200)
         # each refusal is logged like any answer (when its loop next waits, which
         # may come after the client saw the close); the smuggled request never ran
-        a.wait_log(r"endpoint=/echo .*code=400 ", 5 * TIME_SCALE, count=18)
-        self.assertEqual(len([m for m in a.request_lines("/echo") if m.group("code") == "400"]), 18)
+        a.wait_log(r"endpoint=/echo .*code=400 ", 5 * TIME_SCALE, count=19)
+        self.assertEqual(len([m for m in a.request_lines("/echo") if m.group("code") == "400"]), 19)
         self.assertFalse(any("smuggled" in line for line in a.log_lines()))
 
     def test_absolute_form_target(self):
