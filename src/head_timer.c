@@ -19,8 +19,12 @@ struct head_watch {
 	struct list_link link;     /* on the timer's list */
 	struct head_timer *timer;
 	int fd;
-	struct loop_io fin_io;     /* EPOLLRDHUP, once; fd < 0: not watched */
+	struct loop_io fin_io;     /* EPOLLRDHUP (and EPOLLOUT while awaited), one-shot;
+				    * fd < 0: not watched */
+	bool fin_seen;             /* the FIN watch has fired */
 	bool peer_fin;             /* the client has half-closed */
+	head_timer_writable *writable; /* awaits room to write, or NULL */
+	void *writable_arg;
 	bool busy;                 /* a head is complete, its answer not done */
 	bool was_busy;             /* busy since the last scan */
 	uint64_t baseline;         /* bytes received when last idle */
@@ -140,6 +144,16 @@ void head_timer_free(struct head_timer *timer)
 	free(timer);
 }
 
+/* Re-arms the one-shot registration for what is still awaited. */
+static void watch_arm(struct head_watch *watch)
+{
+	uint32_t events = (watch->fin_seen ? 0 : EPOLLRDHUP) |
+			  (watch->writable != NULL ? EPOLLOUT : 0);
+
+	if (events != 0)
+		loop_io_modify(watch->timer->loop, &watch->fin_io, events | EPOLLONESHOT);
+}
+
 /*
  * The client's FIN (EPOLLRDHUP, one-shot). libmicrohttpd 0.9.75 takes a
  * short read for "nothing more to read" under edge-triggered epoll, so when
@@ -148,17 +162,29 @@ void head_timer_free(struct head_timer *timer)
  * answer must say Connection: close (head_timer_half_closed()); on an idle
  * connection with nothing unread, a shutdown makes libmicrohttpd read the
  * end of the stream and close it. One epoll_ctl per connection, where a
- * recv(MSG_PEEK) per answer did it before.
+ * recv(MSG_PEEK) per answer did it before. The same registration carries
+ * EPOLLOUT while an answer waits for room (head_timer_await_writable()).
  */
-static void on_peer_fin(void *arg, uint32_t events)
+static void on_socket(void *arg, uint32_t events)
 {
 	struct head_watch *watch = arg;
 	int unread = 0;
 
-	if (watch->busy || (ioctl(watch->fd, FIONREAD, &unread) == 0 && unread > 0))
-		watch->peer_fin = true;
-	else
-		shutdown(watch->fd, SHUT_RDWR);
+	watch->fin_io.events = 0; /* one-shot: the kernel has disarmed it */
+	if (!watch->fin_seen && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+		watch->fin_seen = true;
+		if (watch->busy || (ioctl(watch->fd, FIONREAD, &unread) == 0 && unread > 0))
+			watch->peer_fin = true;
+		else
+			shutdown(watch->fd, SHUT_RDWR);
+	}
+	if (watch->writable != NULL && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) {
+		head_timer_writable *writable = watch->writable;
+
+		watch->writable = NULL;
+		writable(watch->writable_arg); /* may await again */
+	}
+	watch_arm(watch);
 }
 
 struct head_watch *head_timer_watch(struct head_timer *timer, int fd)
@@ -171,7 +197,7 @@ struct head_watch *head_timer_watch(struct head_timer *timer, int fd)
 	watch->fd = fd;
 	watch->fin_io.fd = fd;
 	watch->fin_io.events = EPOLLRDHUP | EPOLLONESHOT;
-	watch->fin_io.handle = on_peer_fin;
+	watch->fin_io.handle = on_socket;
 	watch->fin_io.arg = watch;
 	if (loop_io_add(timer->loop, &watch->fin_io) < 0)
 		watch->fin_io.fd = -1; /* head_timer_half_closed() asks the socket */
@@ -191,6 +217,21 @@ bool head_timer_half_closed(const struct head_watch *watch)
 		return watch->peer_fin;
 	/* the FIN is not watched (epoll_ctl failed): ask the socket */
 	return recv(watch->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+bool head_timer_watching(const struct head_watch *watch)
+{
+	return watch != NULL && watch->fin_io.fd >= 0;
+}
+
+int head_timer_await_writable(struct head_watch *watch, head_timer_writable *writable, void *arg)
+{
+	if (!head_timer_watching(watch))
+		return -1;
+	watch->writable = writable;
+	watch->writable_arg = arg;
+	watch_arm(watch);
+	return 0;
 }
 
 void head_timer_forget(struct head_timer *timer, struct head_watch *watch)

@@ -52,4 +52,13 @@ void head_timer_busy(struct head_watch *watch, bool busy);
  * false for a NULL watch (a connection not watched: out of memory). */
 bool head_timer_half_closed(const struct head_watch *watch);
 
+/* Whether the socket is in the loop's set (head_timer_await_writable()
+ * can wait on it); false for NULL. */
+bool head_timer_watching(const struct head_watch *watch);
+
+/* Calls writable(arg) once, when the socket can take bytes again (or has
+ * failed: the write then says so). -1 when the socket is not watched. */
+typedef void head_timer_writable(void *arg);
+int head_timer_await_writable(struct head_watch *watch, head_timer_writable *writable, void *arg);
+
 #endif

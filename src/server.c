@@ -45,11 +45,15 @@ static void *uri_started(void *cls, const char *uri, struct MHD_Connection *conn
 	const char *query = strchr(uri, '?');
 	size_t query_len = query != NULL ? strlen(query + 1) : 0;
 	struct server_request *req = calloc(1, sizeof(*req) + query_len + 1);
+	const union MHD_ConnectionInfo *context;
 
 	if (req == NULL)
 		return NULL; /* the access handler then refuses the request */
 	req->server = srv;
 	req->connection = connection;
+	context = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (context != NULL)
+		req->conn = context->socket_context;
 	req->start_ns = loop_now_ns();
 	req->query_len = query_len;
 	req->cr_in_target = strchr(uri, '\r') != NULL;
@@ -130,7 +134,8 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 		return;
 	if (loop_timer_armed(&req->fault_timer)) /* closed while delayed: only at the daemon's stop */
 		delayed_remove(srv, req);
-	head_timer_busy(request_watch(req), false);
+	if (server_tls_flush(req, code == MHD_REQUEST_TERMINATED_COMPLETED_OK))
+		head_timer_busy(request_watch(req), false);
 	if (req->free_data != NULL)
 		req->free_data(req->data);
 	free(req);
@@ -149,8 +154,11 @@ static struct server_conn *conn_start(struct server *srv, struct MHD_Connection 
 
 	if (conn == NULL)
 		return NULL; /* its requests log peer=- and are not timed */
-	if (fd != NULL)
+	conn->fd = -1;
+	if (fd != NULL) {
+		conn->fd = fd->connect_fd;
 		conn->watch = head_timer_watch(srv->head_timer, fd->connect_fd);
+	}
 	address_format(client != NULL ? client->client_addr : NULL, conn->peer,
 		       sizeof(conn->peer));
 	return conn;
@@ -182,8 +190,10 @@ static void connection_changed(void *cls, struct MHD_Connection *connection, voi
 
 				/* without a conn the hold is never given back: its
 				 * credentials then stay until exit */
-				if (conn != NULL)
+				if (conn != NULL) {
 					conn->tls = hold;
+					conn->tls_session = tls->tls_session;
+				}
 			}
 		}
 		*socket_context = conn;
@@ -275,14 +285,9 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 				: request_head_framing_error(connection, method, version,
 							     &values_cut);
 
-		const union MHD_ConnectionInfo *context =
-			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-
 		req->started = true;
-		if (context != NULL) {
-			req->conn = context->socket_context;
-			head_timer_busy(request_watch(req), true); /* the head is in, in time */
-		}
+		req->http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
+		head_timer_busy(request_watch(req), true); /* the head is in, in time */
 		url = request_head_origin_path(url);
 		req->path = url;
 		req->method = method;
@@ -324,6 +329,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 	req->final_calls++;
 	if (req->parked)
 		; /* called again in the turn it parked (see server_suspend()) */
+	else if (server_tls_gate(req))
+		; /* parked until the answer before it is out */
 	else if (req->route == NULL)
 		server_reply_error(req, 404, "not found");
 	else if (fault_gate(req))

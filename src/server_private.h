@@ -53,6 +53,11 @@ struct server {
 struct server_conn {
 	struct head_watch *watch;             /* NULL when out of memory */
 	struct tls_hold *tls;                 /* its TLS credentials; NULL: plain HTTP */
+	void *tls_session;                    /* MHD's gnutls_session_t; NULL: plain HTTP */
+	int fd;
+	bool tcp_pushed;                      /* MHD's TCP_CORK taken off (server_tls.c) */
+	bool tls_unsent;                      /* a held answer waits for room */
+	struct server_request *gated;         /* the next request, parked meanwhile */
 	char peer[ADDRESS_TEXT_MAX];          /* the client, formatted once */
 };
 
@@ -73,6 +78,8 @@ struct server_request {
 	bool parked;                          /* the handler waits for server_resume() */
 	bool close;                           /* the answer says Connection: close */
 	bool cr_in_target;                    /* a bare CR in the request line */
+	bool http11;                          /* an HTTP/1.1 request */
+	bool tls_held;                        /* its answer is one TLS record (server_tls.c) */
 	bool suspended;                       /* MHD_suspend_connection() is in force */
 	bool fault_decided;
 	bool fault_delay;                     /* this request was delayed */
@@ -94,5 +101,12 @@ struct server_request {
 /* Answers status with {"error":message} and an Allow header. */
 void server_reply_error_allow(struct server_request *req, unsigned status, const char *message,
 			      const char *allow);
+
+/* server_tls.c: a TLS connection's answer as one record, written when
+ * libmicrohttpd is done with it; while one waits for room in the socket,
+ * the connection's next request waits too. */
+void server_tls_hold(struct server_request *req);
+bool server_tls_flush(struct server_request *req, bool keeps_open);
+bool server_tls_gate(struct server_request *req);
 
 #endif

@@ -77,6 +77,8 @@ static void reply_content(struct server_request *req, unsigned status, const cha
 		MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, allow);
 	if (srv->draining || req->close || client_half_closed(req))
 		MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
+	else
+		server_tls_hold(req);
 	MHD_queue_response(req->connection, status, response);
 	MHD_destroy_response(response);
 	request_account(req, status, len, error, error_len);

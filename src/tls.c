@@ -277,6 +277,20 @@ void tls_server_free(struct tls_server *tls)
 	free(tls);
 }
 
+void tls_session_hold(void *session)
+{
+	gnutls_record_cork(session);
+}
+
+int tls_session_flush(void *session)
+{
+	int n = gnutls_record_uncork(session, 0);
+
+	if (n >= 0)
+		return 1;
+	return n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED ? 0 : -1;
+}
+
 int tls_client_check(const struct config *cfg, char *error, size_t error_size)
 {
 	gnutls_certificate_credentials_t cred;

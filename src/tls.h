@@ -48,6 +48,20 @@ void tls_server_release(struct tls_server *tls, struct tls_hold *hold);
 void tls_server_free(struct tls_server *tls);
 
 /*
+ * One answer, one TLS record. libmicrohttpd 0.9.75 writes an answer's head
+ * and body with two gnutls_record_send() calls, so each answer costs two
+ * records: two sends here and, with GnuTLS or OpenSSL reading a record's
+ * header and its body apart, four receives at the peer. tls_session_hold()
+ * makes what is written on session (a gnutls_session_t) wait in GnuTLS's
+ * buffer (gnutls_record_cork); tls_session_flush() writes it as one record.
+ * The flush returns 1 when all is in the kernel's hands, 0 when the socket
+ * is full (call it again once writable; what waits stays held, and what is
+ * written meanwhile joins it), -1 when the session failed.
+ */
+void tls_session_hold(void *session);
+int tls_session_flush(void *session);
+
+/*
  * Checks B's files for calls to A (--service-a-ca, --service-a-cert,
  * --service-a-key) as start-up does: readable, PEM, key matching. Returns 0,
  * or -1 with one line in error.

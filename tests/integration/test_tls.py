@@ -2,6 +2,8 @@
 import http.client
 import json
 import os
+import re
+import select
 import shutil
 import signal
 import socket
@@ -136,6 +138,136 @@ class Serving(TestCase):
         self.assertEqual((code, json.loads(body)), ("200", {"echo": "curl"}), r.stderr)
         self.assertEqual(metric_value(https_get(a.port, "/metrics", client_context(cert=PKI.client))[1].decode(),
                                       'echosvc_requests_total{handler="/echo"}'), 2)
+
+
+class WireClient:
+    """A TLS client over memory BIOs on a raw socket, so a test sees the TLS records
+    the server writes (ssl.SSLSocket hides them) and decides when to read."""
+
+    def __init__(self, port, rcvbuf=None):
+        self.sock = socket.socket()
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(10 * TIME_SCALE)
+        self.sock.connect(("127.0.0.1", port))
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = client_context().wrap_bio(self.incoming, self.outgoing,
+                                             server_hostname="localhost")
+        self.raw = b""     # every byte received, as it came
+        self.text = b""    # what it decrypts to
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.sock.sendall(self.outgoing.read())
+                self.receive()
+        self.sock.sendall(self.outgoing.read())
+
+    def receive(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("the server closed the connection")
+        self.raw += data
+        self.incoming.write(data)
+        try:
+            while True:
+                self.text += self.tls.read(65536)
+        except ssl.SSLWantReadError:
+            pass
+
+    def encrypt(self, request):
+        self.tls.write(request)
+        return self.outgoing.read()
+
+    def answers(self, count):
+        """Reads until count whole answers (Content-Length framed) have come;
+        returns their bodies, in order, and keeps what follows."""
+        bodies = []
+        while len(bodies) < count:
+            head_end = self.text.find(b"\r\n\r\n")
+            if head_end >= 0:
+                head = self.text[:head_end].decode()
+                length = int(re.search(r"(?im)^content-length: *(\d+)", head).group(1))
+                if len(self.text) >= head_end + 4 + length:
+                    bodies.append(self.text[head_end + 4:head_end + 4 + length])
+                    self.text = self.text[head_end + 4 + length:]
+                    continue
+            self.receive()
+        return bodies
+
+    def close(self):
+        self.sock.close()
+
+
+def tls_records(raw):
+    """The TLS records in raw bytes, as (content type, length)."""
+    records, i = [], 0
+    while i + 5 <= len(raw):
+        length = int.from_bytes(raw[i + 3:i + 5], "big")
+        records.append((raw[i], length))
+        i += 5 + length
+    return records
+
+
+class Records(TestCase):
+    def test_an_answer_is_one_tls_record(self):
+        """libmicrohttpd writes an answer's head and body apart; each answer still
+        goes out as one TLS record (a client then reads it with one receive)."""
+        a = self.start("serve-a", *tls_args(PKI.server))
+        behind = self.start("serve-a")
+        b = self.start("serve-b", "--service-a", "http://127.0.0.1:%d" % behind.port,
+                       *tls_args(PKI.server), *B_LIMITS)
+        for port, path, want in ((a.port, "/echo?msg=one", {"echo": "one"}),
+                                 (b.port, "/call-echo?msg=one",
+                                  {"service_a": {"echo": "one"}, "service_b": "ok"})):
+            c = WireClient(port)
+            try:
+                request = ("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % path).encode()
+                for n in range(3):
+                    c.raw = b""  # the first answer may share its bytes with session tickets
+                    c.sock.sendall(c.encrypt(request))
+                    self.assertEqual(json.loads(c.answers(1)[0]), want)
+                    if n > 0:
+                        self.assertEqual([t for t, _ in tls_records(c.raw)], [23],
+                                         "answer %d on port %d" % (n + 1, port))
+            finally:
+                c.close()
+
+    def test_a_client_that_does_not_read_holds_the_server_back_and_gets_every_answer(self):
+        """Requests sent without reading the answers: the server stops reading once
+        its answers cannot be written (as it would without TLS), and every answer
+        arrives, whole and in order, once the client reads."""
+        a = self.start("serve-a", *tls_args(PKI.server), "--header-timeout-ms", "60000")
+        c = WireClient(a.port, rcvbuf=4096)
+        cap, pad = 20000, "x" * 2000
+        try:
+            c.sock.setblocking(False)
+            sent, backlog = 0, b""
+            while sent < cap:
+                if not backlog:
+                    backlog = c.encrypt(("GET /echo?msg=%d-%s HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                                         % (sent, pad)).encode())
+                    sent += 1
+                try:
+                    backlog = backlog[c.sock.send(backlog):]
+                except BlockingIOError:
+                    # full: either the server is busy, or it has stopped reading
+                    if not select.select([], [c.sock], [], TIME_SCALE)[1]:
+                        break
+            self.assertLess(sent, cap, "the server read %d requests whose answers were not read"
+                            % sent)
+            c.sock.settimeout(10 * TIME_SCALE)
+            # the rest of the last request goes out while the answers are read
+            with ThreadPoolExecutor(1) as writer:
+                rest = writer.submit(c.sock.sendall, backlog)
+                bodies = c.answers(sent)
+                rest.result()
+            for i, body in enumerate(bodies):
+                self.assertEqual(json.loads(body), {"echo": "%d-%s" % (i, pad)})
+        finally:
+            c.close()
+        a.wait_log(r"endpoint=/echo .* code=200 ", count=sent)
 
 
 class SlowHandshake(TestCase):

@@ -1,0 +1,130 @@
+/* server_tls.c - a TLS connection's answer as one record, and the backpressure while one waits for room. */
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "server_private.h"
+#include "tls.h"
+
+/*
+ * libmicrohttpd 0.9.75 writes an answer's head and its body as two TLS
+ * records (see tls_session_hold()). Here the answer is held while MHD
+ * writes it and flushed as one record when MHD reports the request done
+ * (request_completed()). MHD then believes the answer is out: should the
+ * socket be full, what waits is flushed when it has room again, and until
+ * then the connection's next request is parked, so that a client that
+ * sends without reading is held back as MHD itself would hold it, and what
+ * waits stays one answer. Answers that end their connection are not held:
+ * MHD closes right after, which would drop what could not be written.
+ */
+
+/* The client expects the connection to stay open after this answer (as
+ * libmicrohttpd decides: HTTP/1.1 without a close token). A Connection
+ * header that merely contains "close" counts as one, which only costs
+ * the hold. */
+static bool client_keeps_open(const struct server_request *req)
+{
+	const char *connection =
+		MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, "Connection");
+
+	return req->http11 && (connection == NULL || strcasestr(connection, "close") == NULL);
+}
+
+void server_tls_hold(struct server_request *req)
+{
+	struct server_conn *conn = req->conn;
+
+	if (conn == NULL || conn->tls_session == NULL || !head_timer_watching(conn->watch) ||
+	    !client_keeps_open(req))
+		return;
+	tls_session_hold(conn->tls_session);
+	req->tls_held = true;
+}
+
+/*
+ * Writes what is held. On Linux MHD pushes a TLS answer by corking the
+ * socket (TCP_CORK) for its first record and setting TCP_NODELAY after the
+ * last; a record written after that would wait in the corked socket for
+ * 200 ms. The cork is taken off once, after the first flush: MHD then
+ * believes the socket still corked and never sets it again, and every
+ * later record goes out as it is written. Returns 1, 0 or -1 as
+ * tls_session_flush().
+ */
+static int conn_flush(struct server_conn *conn)
+{
+	int rc = tls_session_flush(conn->tls_session);
+	int off = 0;
+
+	if (rc != 0 && !conn->tcp_pushed) {
+		setsockopt(conn->fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+		conn->tcp_pushed = true;
+	}
+	return rc;
+}
+
+/* head_timer_writable: the socket has room again (or has failed). */
+static void conn_writable(void *arg)
+{
+	struct server_conn *conn = arg;
+	struct server_request *next = conn->gated;
+
+	if (conn_flush(conn) == 0 && head_timer_await_writable(conn->watch, conn_writable, conn) == 0)
+		return;
+	/* out, or the session failed (MHD finds that out on its next read) */
+	conn->tls_unsent = false;
+	conn->gated = NULL;
+	if (next != NULL)
+		server_resume(next); /* its head made the watch busy already */
+	else
+		head_timer_busy(conn->watch, false);
+}
+
+/*
+ * The request is done (MHD_OPTION_NOTIFY_COMPLETED): its held answer is
+ * written. Returns whether the answer is out of the server's hands; false
+ * while it waits for room, the connection then stays busy for the header
+ * timer (its answer is not done). keeps_open: MHD keeps the connection for
+ * another request (a connection ending now has nothing to wait for).
+ */
+bool server_tls_flush(struct server_request *req, bool keeps_open)
+{
+	struct server_conn *conn = req->conn;
+
+	if (conn == NULL)
+		return true;
+	if (conn->gated == req)
+		conn->gated = NULL; /* closed while parked */
+	if (conn->tls_unsent) {
+		/* an answer of a closing connection (see server_tls_gate()) */
+		conn_flush(conn);
+		return true;
+	}
+	if (!req->tls_held)
+		return true;
+	if (conn_flush(conn) != 0 || !keeps_open ||
+	    head_timer_await_writable(conn->watch, conn_writable, conn) < 0)
+		return true;
+	conn->tls_unsent = true;
+	return false;
+}
+
+/*
+ * Before a request is handled: while an answer waits for room, the request
+ * waits too, parked like a B call (see server_suspend()). Returns whether
+ * it waits. Requests answered as soon as their head is in (a refused head,
+ * a method other than GET or HEAD) are not held back: their connection
+ * closes after the answer, and what waits goes out as far as it can.
+ */
+bool server_tls_gate(struct server_request *req)
+{
+	struct server_conn *conn = req->conn;
+
+	if (conn == NULL || !conn->tls_unsent)
+		return false;
+	conn->gated = req;
+	server_suspend(req);
+	return true;
+}
