@@ -553,27 +553,19 @@ struct upstream *upstream_new(const struct config *cfg, char *error, size_t erro
 {
 	struct upstream *up = calloc(1, sizeof(*up));
 
-	if (up == NULL) {
-		snprintf(error, error_size, "upstream: %s", strerror(errno));
-		return NULL;
-	}
+	if (up == NULL)
+		goto out_of_memory;
 	up->cfg = cfg;
 	up->slot_count = cfg->threads > 0 ? cfg->threads : 1;
 	up->counts = aligned_alloc(_Alignof(struct lane_counts),
 				   up->slot_count * sizeof(struct lane_counts));
-	if (up->counts == NULL) {
-		snprintf(error, error_size, "upstream: %s", strerror(errno));
-		free(up);
-		return NULL;
-	}
+	if (up->counts == NULL)
+		goto out_of_memory;
 	memset(up->counts, 0, up->slot_count * sizeof(struct lane_counts));
 	/* A's TLS files are checked now: a bad one is a start-up failure,
 	 * not a failure of every call */
-	if (tls_client_check(cfg, error, error_size) < 0) {
-		free(up->counts);
-		free(up);
-		return NULL;
-	}
+	if (tls_client_check(cfg, error, error_size) < 0)
+		goto fail;
 	/* B never speaks SSH (only http and https are allowed), but libcurl's
 	 * global init starts libssh2, whose crypto start loads every OpenSSL
 	 * engine: 1.4 MiB of libcrypto's pages touched in each B, a third of
@@ -584,13 +576,19 @@ struct upstream *upstream_new(const struct config *cfg, char *error, size_t erro
 	if (curl_global_init(CURL_GLOBAL_SSL) != CURLE_OK) {
 		snprintf(error, error_size, "upstream: curl_global_init failed");
 		libssh2_exit();
-		free(up->counts);
-		free(up);
-		return NULL;
+		goto fail;
 	}
 	upstream_replicas_init(&up->replicas, cfg);
 	metrics_add_source(render_metrics, up);
 	return up;
+
+out_of_memory:
+	snprintf(error, error_size, "upstream: %s", strerror(errno));
+fail:
+	if (up != NULL)
+		free(up->counts);
+	free(up);
+	return NULL;
 }
 
 void upstream_free(struct upstream *up)
