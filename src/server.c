@@ -441,10 +441,8 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	const union MHD_DaemonInfo *info;
 	struct MHD_OptionItem tls_options[4] = {{MHD_OPTION_END, 0, NULL}};
 
-	if (srv == NULL) {
-		snprintf(error, error_size, "server: %s", strerror(errno));
-		return NULL;
-	}
+	if (srv == NULL)
+		goto out_of_memory;
 	srv->loop = loop;
 	srv->listen_fd = listen_fd;
 	srv->faults = fault_enabled(cfg);
@@ -459,11 +457,8 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	loop_timer_init(&srv->mhd_timer, on_daemon_timer, srv);
 	srv->head_timer = head_timer_new(loop, cfg->header_timeout_ms, options->tls != NULL,
 				       head_timed_out, srv);
-	if (srv->head_timer == NULL) {
-		snprintf(error, error_size, "server: %s", strerror(errno));
-		free(srv);
-		return NULL;
-	}
+	if (srv->head_timer == NULL)
+		goto out_of_memory;
 	if (cfg->listen.host[0] != '\0' && strchr(cfg->listen.host, ':') != NULL)
 		flags |= MHD_USE_IPv6;
 	if (options->tls != NULL) {
@@ -492,9 +487,7 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 		MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		snprintf(error, error_size, "server: the HTTP server did not start");
-		head_timer_free(srv->head_timer);
-		free(srv);
-		return NULL;
+		goto fail;
 	}
 	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
 	srv->mhd_io.fd = info != NULL ? info->epoll_fd : -1;
@@ -505,13 +498,22 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	    loop_hook_add(loop, before_sleep, srv) < 0) {
 		snprintf(error, error_size, "server: watching the HTTP server: %s", strerror(errno));
 		if (srv->mhd_io.fd >= 0)
-			loop_io_remove(loop, &srv->mhd_io);
-		MHD_stop_daemon(srv->daemon);
-		head_timer_free(srv->head_timer);
-		free(srv);
-		return NULL;
+			loop_io_remove(loop, &srv->mhd_io); /* before MHD closes that fd */
+		goto fail;
 	}
 	return srv;
+
+out_of_memory:
+	snprintf(error, error_size, "server: %s", strerror(errno));
+fail:
+	if (srv != NULL) {
+		if (srv->daemon != NULL)
+			MHD_stop_daemon(srv->daemon);
+		if (srv->head_timer != NULL)
+			head_timer_free(srv->head_timer);
+		free(srv);
+	}
+	return NULL;
 }
 
 void server_quiesce(struct server *srv)
