@@ -57,7 +57,8 @@ bool head_timer_half_closed(const struct head_watch *watch);
 bool head_timer_watching(const struct head_watch *watch);
 
 /* Calls writable(arg) once, when the socket can take bytes again (or has
- * failed: the write then says so). -1 when the socket is not watched. */
+ * failed: the write then says so); a NULL writable stops a wait. -1 when
+ * the socket is not watched. */
 typedef void head_timer_writable(void *arg);
 int head_timer_await_writable(struct head_watch *watch, head_timer_writable *writable, void *arg);
 

@@ -18,7 +18,6 @@
 #include "server_private.h"
 #include "tls.h"
 
-#define IDLE_TIMEOUT_S 30      /* a keep-alive connection idle this long is closed */
 #define SERVER_HEADER_ROOM (8 * 1024) /* headers beside a maximal request line */
 
 static atomic_uint servers_made; /* each loop's fault dice is its own stream */
@@ -154,6 +153,7 @@ static struct server_conn *conn_start(struct server *srv, struct MHD_Connection 
 
 	if (conn == NULL)
 		return NULL; /* its requests log peer=- and are not timed */
+	conn->server = srv;
 	conn->fd = -1;
 	if (fd != NULL) {
 		conn->fd = fd->connect_fd;
@@ -204,6 +204,7 @@ static void connection_changed(void *cls, struct MHD_Connection *connection, voi
 
 		/* MHD has ended the GnuTLS session before telling (MHD_cleanup_connections) */
 		if (conn != NULL) {
+			loop_timer_disarm(srv->loop, &conn->unsent_timer);
 			head_timer_forget(srv->head_timer, conn->watch);
 			tls_server_release(srv->options->tls, conn->tls);
 			free(conn);

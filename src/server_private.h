@@ -16,6 +16,8 @@
 #include "server.h"
 #include "trace.h"
 
+#define IDLE_TIMEOUT_S 30      /* a keep-alive connection idle this long is closed */
+
 /*
  * The daemon runs in libmicrohttpd's external-event mode: no thread of its
  * own; its epoll fd sits in the loop's set, MHD_run() runs when that fd is
@@ -57,6 +59,8 @@ struct server_conn {
 	int fd;
 	bool tcp_pushed;                      /* MHD's TCP_CORK taken off (server_tls.c) */
 	bool tls_unsent;                      /* a held answer waits for room */
+	struct loop_timer unsent_timer;       /* for IDLE_TIMEOUT_S at most */
+	struct server *server;
 	struct server_request *gated;         /* the next request, parked meanwhile */
 	char peer[ADDRESS_TEXT_MAX];          /* the client, formatted once */
 };

@@ -74,12 +74,29 @@ static void conn_writable(void *arg)
 	if (conn_flush(conn) == 0 && head_timer_await_writable(conn->watch, conn_writable, conn) == 0)
 		return;
 	/* out, or the session failed (MHD finds that out on its next read) */
+	loop_timer_disarm(conn->server->loop, &conn->unsent_timer);
 	conn->tls_unsent = false;
 	conn->gated = NULL;
 	if (next != NULL)
 		server_resume(next); /* its head made the watch busy already */
 	else
 		head_timer_busy(conn->watch, false);
+}
+
+/*
+ * A client that has read nothing for IDLE_TIMEOUT_S: the connection ends,
+ * as libmicrohttpd ends one whose answer cannot be written for as long
+ * (its own timeout does not run while the next request is parked). The
+ * shutdown makes the flush fail; the parked request then goes back to MHD,
+ * which finds the connection broken and closes it.
+ */
+static void conn_unsent_expired(void *arg)
+{
+	struct server_conn *conn = arg;
+
+	head_timer_await_writable(conn->watch, NULL, NULL);
+	shutdown(conn->fd, SHUT_RDWR);
+	conn_writable(conn);
 }
 
 /*
@@ -108,6 +125,8 @@ bool server_tls_flush(struct server_request *req, bool keeps_open)
 	    head_timer_await_writable(conn->watch, conn_writable, conn) < 0)
 		return true;
 	conn->tls_unsent = true;
+	loop_timer_init(&conn->unsent_timer, conn_unsent_expired, conn);
+	loop_timer_arm(conn->server->loop, &conn->unsent_timer, IDLE_TIMEOUT_S * 1000u);
 	return false;
 }
 

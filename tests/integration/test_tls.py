@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -210,6 +211,32 @@ def tls_records(raw):
     return records
 
 
+IDLE_TIMEOUT_S = 30  # the services' idle timeout (docs/decisions.md)
+PAD = "x" * 2000
+
+
+def flood(test, c, pad, cap=20000):
+    """Sends requests for /echo without reading the answers until the server stops
+    reading them (the socket stays full); returns (requests sent, the unsent rest
+    of the last one). Fails the test if the server reads all cap of them."""
+    c.sock.setblocking(False)
+    sent, backlog = 0, b""
+    while sent < cap:
+        if not backlog:
+            backlog = c.encrypt(("GET /echo?msg=%d-%s HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                                 % (sent, pad)).encode())
+            sent += 1
+        try:
+            backlog = backlog[c.sock.send(backlog):]
+        except BlockingIOError:
+            # full: either the server is busy, or it has stopped reading
+            if not select.select([], [c.sock], [], TIME_SCALE)[1]:
+                break
+    test.assertLess(sent, cap, "the server read %d requests whose answers were not read" % sent)
+    c.sock.setblocking(True)
+    return sent, backlog
+
+
 class Records(TestCase):
     def test_an_answer_is_one_tls_record(self):
         """libmicrohttpd writes an answer's head and body apart; each answer still
@@ -240,23 +267,8 @@ class Records(TestCase):
         arrives, whole and in order, once the client reads."""
         a = self.start("serve-a", *tls_args(PKI.server), "--header-timeout-ms", "60000")
         c = WireClient(a.port, rcvbuf=4096)
-        cap, pad = 20000, "x" * 2000
         try:
-            c.sock.setblocking(False)
-            sent, backlog = 0, b""
-            while sent < cap:
-                if not backlog:
-                    backlog = c.encrypt(("GET /echo?msg=%d-%s HTTP/1.1\r\nHost: localhost\r\n\r\n"
-                                         % (sent, pad)).encode())
-                    sent += 1
-                try:
-                    backlog = backlog[c.sock.send(backlog):]
-                except BlockingIOError:
-                    # full: either the server is busy, or it has stopped reading
-                    if not select.select([], [c.sock], [], TIME_SCALE)[1]:
-                        break
-            self.assertLess(sent, cap, "the server read %d requests whose answers were not read"
-                            % sent)
+            sent, backlog = flood(self, c, PAD)
             c.sock.settimeout(10 * TIME_SCALE)
             # the rest of the last request goes out while the answers are read
             with ThreadPoolExecutor(1) as writer:
@@ -264,10 +276,33 @@ class Records(TestCase):
                 bodies = c.answers(sent)
                 rest.result()
             for i, body in enumerate(bodies):
-                self.assertEqual(json.loads(body), {"echo": "%d-%s" % (i, pad)})
+                self.assertEqual(json.loads(body), {"echo": "%d-%s" % (i, PAD)})
         finally:
             c.close()
         a.wait_log(r"endpoint=/echo .* code=200 ", count=sent)
+
+    def test_a_client_that_never_reads_is_closed_after_the_idle_timeout(self):
+        """The 30 s idle timeout also ends a connection whose client stops reading
+        (its slot is not held for good by the request parked behind the answer)."""
+        a = self.start("serve-a", *tls_args(PKI.server), "--header-timeout-ms", "60000")
+        c = WireClient(a.port, rcvbuf=4096)
+        try:
+            started = time.monotonic()  # the server's wait starts later than this
+            flood(self, c, PAD)
+
+            def open_connections():
+                status, body, _ = https_get(a.port, "/metrics", client_context())
+                self.assertEqual(status, 200)
+                return metric_value(body.decode(), "echosvc_connections_open")
+
+            self.assertEqual(open_connections(), 2)  # the client's and this scrape's
+            deadline = started + (IDLE_TIMEOUT_S + 10) * TIME_SCALE
+            while open_connections() > 1 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            self.assertEqual(open_connections(), 1, "the stalled client still holds its slot")
+            self.assertGreater(time.monotonic() - started, IDLE_TIMEOUT_S)
+        finally:
+            c.close()
 
 
 class SlowHandshake(TestCase):
