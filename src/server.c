@@ -19,6 +19,7 @@
 #include "tls.h"
 
 #define SERVER_HEADER_ROOM (8 * 1024) /* headers beside a maximal request line */
+#define ACCEPT_RETRY_MS 100    /* out of file descriptors with no connection */
 
 static atomic_uint servers_made; /* each loop's fault dice is its own stream */
 
@@ -254,6 +255,8 @@ static void daemon_log(void *cls, const char *format, va_list args)
 	vsnprintf(message, sizeof(message), format, args);
 	if (strstr(message, "suspending accept") != NULL)
 		srv->accept_paused = true; /* see daemon_run() */
+	if (strstr(message, "FIRST connection") != NULL)
+		srv->accept_starved = true; /* see daemon_run() */
 	if (strstr(message, "accepting connection") == NULL &&
 	    strstr(message, "resource limit") == NULL)
 		return;
@@ -396,6 +399,15 @@ static void daemon_run(struct server *srv)
 		srv->accept_paused = false;
 		MHD_run(srv->daemon);
 	}
+	if (srv->accept_starved) {
+		/* Out of file descriptors with no connection to close, MHD keeps
+		 * its listening socket ready and would fail accept() as fast as
+		 * the loop turns (a core at 100 %). MHD is not watched until the
+		 * retry: it has no connection whose events could be missed. */
+		loop_io_remove(srv->loop, &srv->mhd_io);
+		loop_timer_arm(srv->loop, &srv->mhd_timer, ACCEPT_RETRY_MS);
+		return;
+	}
 	if (MHD_get_timeout(srv->daemon, &timeout) == MHD_YES)
 		loop_timer_arm(srv->loop, &srv->mhd_timer, (uint64_t)timeout);
 	else
@@ -409,7 +421,17 @@ static void on_daemon_ready(void *arg, uint32_t events)
 
 static void on_daemon_timer(void *arg)
 {
-	daemon_run(arg);
+	struct server *srv = arg;
+
+	if (srv->accept_starved) {
+		srv->accept_starved = false;
+		if (loop_io_add(srv->loop, &srv->mhd_io) < 0) {
+			srv->accept_starved = true; /* the epoll set is short of memory too */
+			loop_timer_arm(srv->loop, &srv->mhd_timer, ACCEPT_RETRY_MS);
+			return;
+		}
+	}
+	daemon_run(srv);
 }
 
 /* Before the loop sleeps: requests resumed during the turn (a call to A

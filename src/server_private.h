@@ -40,6 +40,7 @@ struct server {
 	bool abandoned;            /* delays are no longer injected */
 	bool resumed;              /* a request was resumed this turn */
 	bool accept_paused;        /* MHD stopped accepting: out of file descriptors */
+	bool accept_starved;       /* the same with no connection: retried on a timer */
 	bool closed;               /* a connection closed in this MHD_run() */
 	bool faults;               /* fault injection is configured */
 	struct fault_dice dice;

@@ -10,7 +10,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import TIME_SCALE, TestCase, main, request  # noqa: E402
+from harness import TIME_SCALE, TestCase, cpu_seconds, main, request  # noqa: E402
 
 
 def held_connection(port):
@@ -188,6 +188,29 @@ class Limits(TestCase):
                 break
             except OSError:
                 self.assertLess(time.monotonic(), deadline, "never recovered")
+
+
+    def test_out_of_file_descriptors_with_no_connection_does_not_spin(self):
+        """Out of descriptors before its first connection, libmicrohttpd fails
+        accept() as fast as it is run; the service retries ten times a second
+        instead of taking a core, and serves the waiting client once a descriptor
+        is free."""
+        a = self.start("serve-a", "--threads", "1")
+        pid = a.proc.pid
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (len(os.listdir("/proc/%d/fd" % pid)), hard))
+        client = socket.create_connection(("127.0.0.1", a.port), timeout=10 * TIME_SCALE)
+        try:
+            a.wait_log(r"event=error error=.*Too many open files", 5 * TIME_SCALE)
+            before, start = cpu_seconds(pid), time.monotonic()
+            time.sleep(2)
+            busy = (cpu_seconds(pid) - before) / (time.monotonic() - start)
+            self.assertLess(busy, 0.25, "the service spins at %.0f %% of a core" % (busy * 100))
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+            client.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertTrue(client.recv(4096).startswith(b"HTTP/1.1 200 "))
+        finally:
+            client.close()
 
 
 if __name__ == "__main__":
