@@ -1,4 +1,4 @@
-/* head_timer.c - client sockets as the kernel sees them: the header timeout (408) and the peer's FIN. */
+/* head_timer.c - client sockets as the kernel sees them: the header timeout (408), the peer's FIN, room to write. */
 #include "head_timer.h"
 
 #include <errno.h>

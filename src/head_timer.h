@@ -1,4 +1,4 @@
-/* head_timer.h - client sockets as the kernel sees them: the header timeout (408) and the peer's FIN. */
+/* head_timer.h - client sockets as the kernel sees them: the header timeout (408), the peer's FIN, room to write. */
 #ifndef ECHOSVC_HEAD_TIMER_H
 #define ECHOSVC_HEAD_TIMER_H
 
