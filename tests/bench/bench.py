@@ -161,8 +161,11 @@ def frozen_a_scenario(pending, health_seconds):
             os.unlink(svc.logfile.name)
 
 
-def syscalls_per_call(b, workdir):
-    """strace -c -f on B alone while wrk makes exactly SYSCALL_CALLS calls."""
+def syscalls_per_call(b, workdir, url=None, upstream_total=None):
+    """strace -c -f on B alone while wrk makes exactly SYSCALL_CALLS calls (to url,
+    plain HTTP by default; upstream_total reads B's count of calls to A)."""
+    url = url or "http://127.0.0.1:%d/call-echo?msg=hello" % b.port
+    upstream_total = upstream_total or (lambda: metric(b.port, "echosvc_upstream_requests_total"))
     script = os.path.join(workdir, "stop.lua")
     with open(script, "w") as f:
         f.write("local n = 0\nfunction response()\n  n = n + 1\n"
@@ -171,10 +174,10 @@ def syscalls_per_call(b, workdir):
     tracer = subprocess.Popen(["strace", "-c", "-f", "-o", out, "-p", str(b.proc.pid)],
                               stderr=subprocess.DEVNULL)
     time.sleep(1)  # strace attaches to every thread
-    before = metric(b.port, "echosvc_upstream_requests_total")
+    before = upstream_total()
     # wrk's thread stops at the count; wrk itself waits out its duration
-    wrk("http://127.0.0.1:%d/call-echo?msg=hello" % b.port, 50, 30, script)
-    calls = metric(b.port, "echosvc_upstream_requests_total") - before
+    wrk(url, 50, 30, script)
+    calls = upstream_total() - before
     tracer.send_signal(signal.SIGINT)
     tracer.wait(30)
     with open(out) as f:
@@ -218,12 +221,15 @@ def tls_main(args, workdir, cpus):
     }
     ctx = ssl.create_default_context(cafile=pki.ca[0])
 
-    def accepted(svc):
+    def metric_tls(svc, name):
         conn = http.client.HTTPSConnection("127.0.0.1", svc.port, context=ctx, timeout=10)
         conn.request("GET", "/metrics")
         text = conn.getresponse().read().decode()
         conn.close()
-        return harness.metric_value(text, "echosvc_connections_accepted_total")
+        return harness.metric_value(text, name)
+
+    def accepted(svc):
+        return metric_tls(svc, "echosvc_connections_accepted_total")
 
     results = {key: [] for key in targets}
     calls = handshakes = front = 0
@@ -241,6 +247,9 @@ def tls_main(args, workdir, cpus):
                     calls += res["rps"] * args.duration
                 results[key].append(res)
                 print_round("tls round", r, key, res)
+        syscalls, syscall_calls = syscalls_per_call(
+            b, workdir, targets[("echosvc", "B")],
+            lambda: metric_tls(b, "echosvc_upstream_requests_total"))
     finally:
         nginx.stop()
         for svc in (b, a_behind, a):
@@ -257,6 +266,8 @@ def tls_main(args, workdir, cpus):
           % (calls, handshakes))
     print("| TLS handshakes B saw from wrk (c=50, %d rounds) | %d | | | %d |"
           % (args.rounds, front, 50 * args.rounds))
+    print("| system calls per B call over TLS (strace -c -f, %d calls) | %.2f | | | |"
+          % (syscall_calls, syscalls))
 
 
 def main():
