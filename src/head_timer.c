@@ -228,8 +228,6 @@ int head_timer_await_writable(struct head_watch *watch, head_timer_writable *wri
 {
 	if (!head_timer_watching(watch))
 		return -1;
-	if (writable == NULL && watch->writable == NULL)
-		return 0;
 	watch->writable = writable;
 	watch->writable_arg = arg;
 	watch_arm(watch);

@@ -290,7 +290,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 							     &values_cut);
 
 		req->started = true;
-		req->http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
+		req->version = version;
 		head_timer_busy(request_watch(req), true); /* the head is in, in time */
 		url = request_head_origin_path(url);
 		req->path = url;

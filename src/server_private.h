@@ -76,6 +76,7 @@ struct server_request {
 	const char *target_end;               /* where the raw target's string ended
 					       * (compared, never read) */
 	const char *method;                   /* as the client sent it, MHD's */
+	const char *version;                  /* MHD's, as the handler got it */
 	enum metrics_method method_label;
 	uint64_t start_ns;
 	bool started;                         /* the handler saw the headers */
@@ -83,7 +84,6 @@ struct server_request {
 	bool parked;                          /* the handler waits for server_resume() */
 	bool close;                           /* the answer says Connection: close */
 	bool cr_in_target;                    /* a bare CR in the request line */
-	bool http11;                          /* an HTTP/1.1 request */
 	bool tls_held;                        /* its answer is one TLS record (server_tls.c) */
 	bool suspended;                       /* MHD_suspend_connection() is in force */
 	bool fault_decided;

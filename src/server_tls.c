@@ -30,7 +30,8 @@ static bool client_keeps_open(const struct server_request *req)
 	const char *connection =
 		MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, "Connection");
 
-	return req->http11 && (connection == NULL || strcasestr(connection, "close") == NULL);
+	return strcmp(req->version, MHD_HTTP_VERSION_1_1) == 0 &&
+	       (connection == NULL || strcasestr(connection, "close") == NULL);
 }
 
 void server_tls_hold(struct server_request *req)

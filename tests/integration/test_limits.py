@@ -189,7 +189,6 @@ class Limits(TestCase):
             except OSError:
                 self.assertLess(time.monotonic(), deadline, "never recovered")
 
-
     def test_out_of_file_descriptors_with_no_connection_does_not_spin(self):
         """Out of descriptors before its first connection, libmicrohttpd fails
         accept() as fast as it is run; the service retries ten times a second

@@ -289,6 +289,7 @@ class Records(TestCase):
         try:
             started = time.monotonic()  # the server's wait starts later than this
             flood(self, c, PAD)
+            flooded = time.monotonic()  # ...and, but for a slow machine, by this
 
             def open_connections():
                 status, body, _ = https_get(a.port, "/metrics", client_context())
@@ -296,7 +297,7 @@ class Records(TestCase):
                 return metric_value(body.decode(), "echosvc_connections_open")
 
             self.assertEqual(open_connections(), 2)  # the client's and this scrape's
-            deadline = started + (IDLE_TIMEOUT_S + 10) * TIME_SCALE
+            deadline = flooded + (IDLE_TIMEOUT_S + 10) * TIME_SCALE
             while open_connections() > 1 and time.monotonic() < deadline:
                 time.sleep(0.5)
             self.assertEqual(open_connections(), 1, "the stalled client still holds its slot")
