@@ -155,10 +155,10 @@ static void watch_arm(struct head_watch *watch)
 }
 
 /*
- * The client's FIN (EPOLLRDHUP, one-shot). libmicrohttpd 0.9.75 takes a
- * short read for "nothing more to read" under edge-triggered epoll, so when
- * a request and its client's FIN come together it never reads the end of the
- * stream. While a request is in progress, or one is still unread, its
+ * The client's FIN (EPOLLRDHUP, one-shot). libmicrohttpd may take a short
+ * read for "nothing more to read" under edge-triggered epoll, so when a
+ * request and its client's FIN come together it may never read the end of
+ * the stream. While a request is in progress, or one is still unread, its
  * answer must say Connection: close (head_timer_half_closed()); on an idle
  * connection with nothing unread, a shutdown makes libmicrohttpd read the
  * end of the stream and close it. One epoll_ctl per connection, where a

@@ -1,4 +1,8 @@
 /* main.c - echosvc's entry: parse the command line, run the chosen role. */
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
@@ -10,6 +14,16 @@
 #include "serve_b.h"
 #include "up.h"
 #include "version.h"
+
+/* The version, and on a second line the libraries that run it (a bug
+ * report needs them: Debian 12 and 13 ship different ones). */
+static void version_print(void)
+{
+	const curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
+
+	printf("echosvc %s\nlibmicrohttpd %s, libcurl %s, cJSON %s, GnuTLS %s\n", ECHOSVC_VERSION,
+	       MHD_get_version(), curl->version, cJSON_Version(), gnutls_check_version(NULL));
+}
 
 /* Each client connection and, in B, each call to A holds a descriptor:
  * --max-connections 1024 with as many calls in flight needs more than the
@@ -36,7 +50,7 @@ int main(int argc, char **argv)
 		config_print_help(stdout, &cfg);
 		return 0;
 	case CONFIG_VERSION:
-		printf("echosvc %s\n", ECHOSVC_VERSION);
+		version_print();
 		return 0;
 	case CONFIG_CHECK:
 		config_print(stdout, &cfg);

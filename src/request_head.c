@@ -1,10 +1,10 @@
 /* request_head.c - what echosvc checks and derives from a request's head: framing, target, id. */
 #include "request_head.h"
 
-#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
+#include "mhd_quirks.h"
 #include "rng.h"
 
 bool request_head_id_valid(const char *id)
@@ -32,68 +32,33 @@ void request_head_new_id(char id[REQUEST_HEAD_NEW_ID_LEN + 1])
 struct framing {
 	const char *error;        /* the first reason to refuse, or NULL */
 	unsigned content_lengths;
-	bool host;
-	const char *head;         /* libmicrohttpd's copy of the head: the method's first byte */
-	const char *head_end;     /* one past the empty line that ends it */
-	const char *text_end;     /* the NUL that ends the previous line's text */
-	bool values_cut;          /* the error is bytes a C string does not show */
+	unsigned hosts;
+	size_t lines_size;        /* the header lines as "name: value" CR LF */
 };
 
-/* Whether p points into [head, head_end]; compared as integers, since a
- * folded line's pointer is into other memory. */
-static bool in_head(const struct framing *f, const char *p)
+/* A Host field's value (RFC 9110 7.2: uri-host [":" port]) holds no
+ * whitespace, control character, '/', '?', '#' or '@'. */
+static bool host_valid(const char *value, size_t len)
 {
-	return (uintptr_t)p >= (uintptr_t)f->head && (uintptr_t)p <= (uintptr_t)f->head_end;
-}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)value[i];
 
-/*
- * libmicrohttpd 0.9.75 parses the head in place: it writes a NUL over each
- * line's CR and LF and over each header's colon, and hands out pointers into
- * that copy, header by header in the order of the lines. So from the end of
- * one line's text (the version, or a header's value) to the next header's
- * name there are only that line's one or two NULs; anything more is text
- * past a NUL byte the client sent, which the C strings hide. A name or value
- * outside the copy is a folded line (obs-fold), which libmicrohttpd joins in
- * memory of its own. Returns the reason to refuse, or NULL.
- */
-static const char *line_gap_error(const struct framing *f, const char *next)
-{
-	const char *p;
-
-	if (!in_head(f, next))
-		return "a header folded onto a second line (obs-fold)";
-	if (next <= f->text_end)
-		return "a NUL byte in a header";
-	for (p = f->text_end; p < next; p++)
-		if (*p != '\0')
-			return "a NUL byte in a header";
-	/* one line end (CR LF, or a bare LF), or two before the head's end */
-	if (next - f->text_end > (next == f->head_end ? 4 : 2))
-		return "a NUL byte in a header";
-	return NULL;
+		if (c <= ' ' || c == 0x7f || c == '/' || c == '?' || c == '#' || c == '@' ||
+		    c == '\\')
+			return false;
+	}
+	return true;
 }
 
 static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key,
-				      const char *value)
+				      size_t key_size, const char *value, size_t value_size)
 {
 	struct framing *f = cls;
 
-	if (f->head != NULL && value == NULL)
-		f->head = NULL; /* not from the head's lines (never so in 0.9.75): no walk */
-	if (f->head != NULL) {
-		f->error = line_gap_error(f, key);
-		if (f->error == NULL && (!in_head(f, value) || value == f->head_end ||
-					 value < key + strlen(key)))
-			f->error = "a header folded onto a second line (obs-fold)";
-		if (f->error != NULL) {
-			f->values_cut = true;
-			return MHD_NO;
-		}
-		f->text_end = value + strlen(value);
-	}
+	f->lines_size += key_size + 2 + value_size + 2;
 	if (strpbrk(key, " \t") != NULL)
 		f->error = "whitespace before a colon in a header";
-	else if (value != NULL && strchr(value, '\r') != NULL)
+	else if (value != NULL && memchr(value, '\r', value_size) != NULL)
 		f->error = "a bare CR in a header";
 	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
 		f->error = "Transfer-Encoding is not accepted: this service takes no body";
@@ -101,8 +66,11 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
 		 (++f->content_lengths > 1 || value == NULL || strcmp(value, "0") != 0))
 		f->error = f->content_lengths > 1 ? "more than one Content-Length"
 						  : "a Content-Length other than 0: this service takes no body";
-	else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
-		f->host = true;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0 && ++f->hosts > 1)
+		f->error = "more than one Host";
+	else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0 &&
+		 (value == NULL || !host_valid(value, value_size)))
+		f->error = "an invalid Host";
 	return f->error == NULL ? MHD_YES : MHD_NO;
 }
 
@@ -110,32 +78,47 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
  * RFC 9112 6.3 and 5.1, for services that never take a body: anything that
  * frames one, or that two parsers could frame differently, is refused, and
  * the connection closes after the answer, so that nothing a client smuggled
- * after the head ever runs as a request. Returns the reason, or NULL.
+ * after the head ever runs as a request. Decided from what libmicrohttpd's
+ * API gives: the header fields, the raw target and the head's size. Where
+ * the library hides NULs and folded lines (mhd_quirks.h), the head may be
+ * no longer than its request line and fields written out with one space
+ * after each colon and CR LF after each line: what is more is bytes a C
+ * string hid, a folded line joined to the one before, or more than one space
+ * before a value, which no common client sends. Returns the reason, or NULL.
  */
 const char *request_head_framing_error(struct MHD_Connection *connection, const char *method,
-				       const char *version, bool *values_cut)
+				       size_t target_len, const char *version, bool *values_cut)
 {
 	struct framing f = {0};
 	const union MHD_ConnectionInfo *size =
 		MHD_get_connection_info(connection, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	size_t head_size = size != NULL ? size->header_size : 0;
 
-	if (size != NULL) {
-		f.head = method;
-		f.head_end = method + size->header_size;
-		f.text_end = version + strlen(version);
-		/* the walk starts at the version's end, in the copy (HTTP/0.9 has none) */
-		if (!in_head(&f, version))
-			f.head = NULL;
+	*values_cut = false;
+	MHD_get_connection_values_n(connection, MHD_HEADER_KIND, framing_header, &f);
+	if (f.error != NULL)
+		return f.error;
+	if (mhd_quirks_get()->hides_head_bytes &&
+	    head_size > strlen(method) + 1 + target_len + 1 + strlen(version) + 2 + f.lines_size + 2) {
+		*values_cut = true;
+		return "a NUL byte, a folded line or extra whitespace in the request head";
 	}
-	MHD_get_connection_values(connection, MHD_HEADER_KIND, framing_header, &f);
-	if (f.error == NULL && f.head != NULL) {
-		f.error = line_gap_error(&f, f.head_end);
-		f.values_cut = f.error != NULL;
-	}
-	*values_cut = f.values_cut;
-	if (f.error == NULL && !f.host && strcmp(version, MHD_HTTP_VERSION_1_1) == 0)
-		f.error = "an HTTP/1.1 request without Host";
-	return f.error;
+	if (f.hosts == 0 && strcmp(version, MHD_HTTP_VERSION_1_1) == 0)
+		return "an HTTP/1.1 request without Host";
+	return NULL;
+}
+
+bool request_head_method_valid(const char *method)
+{
+	static const char tchar_symbols[] = "!#$%&'*+-.^_`|~";
+
+	if (method[0] == '\0')
+		return false;
+	for (const char *p = method; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      strchr(tchar_symbols, *p) != NULL))
+			return false;
+	return true;
 }
 
 /* The path of an absolute-form target ("http://host/echo"), which RFC 9112

@@ -19,16 +19,19 @@ void request_head_new_id(char id[REQUEST_HEAD_NEW_ID_LEN + 1]);
  * RFC 9112 6.3, 5.1 and 5.2 for services that never take a body: the reason
  * to refuse a request whose head frames a body (Transfer-Encoding, a
  * Content-Length other than one 0), could be framed differently by two
- * parsers (whitespace before a colon, a folded header line), holds a bare
- * CR or a NUL byte after the request line, or is HTTP/1.1 without Host.
- * method and version are the access handler's, which point into
- * libmicrohttpd's copy of the head. NULL when the head is fine. The string
- * is static. *values_cut tells that the reason is bytes hidden after a NUL
- * or a folded line, so that a header's value as libmicrohttpd gives it may
- * not be what the client sent.
+ * parsers (whitespace before a colon, a folded header line, two Host fields
+ * or an invalid one), holds a bare CR or a NUL byte, or is HTTP/1.1 without
+ * Host. method and version are the access handler's; target_len is the
+ * length of the raw target as the URI log callback saw it. NULL when the
+ * head is fine. The string is static. *values_cut tells that the head hides
+ * bytes, so that a header's value as libmicrohttpd gives it may not be what
+ * the client sent.
  */
 const char *request_head_framing_error(struct MHD_Connection *connection, const char *method,
-				       const char *version, bool *values_cut);
+				       size_t target_len, const char *version, bool *values_cut);
+
+/* Whether method is a token (RFC 9110 5.6.2: one or more tchar). */
+bool request_head_method_valid(const char *method);
 
 /* The path of an absolute-form target ("http://host/echo" gives "/echo"),
  * which RFC 9112 3.2.2 asks a server to accept; url itself otherwise.

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mhd_quirks.h"
 #include "server_private.h"
 #include "tls.h"
 
@@ -49,6 +50,7 @@ static void *uri_started(void *cls, const char *uri, struct MHD_Connection *conn
 
 	if (req == NULL)
 		return NULL; /* the access handler then refuses the request */
+	srv->active = true;
 	req->server = srv;
 	req->connection = connection;
 	context = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -56,11 +58,10 @@ static void *uri_started(void *cls, const char *uri, struct MHD_Connection *conn
 		req->conn = context->socket_context;
 	req->start_ns = loop_now_ns();
 	req->query_len = query_len;
+	req->target_len = strlen(uri);
+	/* a raw target holds neither; libmicrohttpd may have let them through */
 	req->cr_in_target = strchr(uri, '\r') != NULL;
-	/* uri points into libmicrohttpd's copy of the request line, where the
-	 * target ends with the NUL it wrote before the version: a NUL the
-	 * client sent ends the string earlier (checked in access_handler) */
-	req->target_end = uri + strlen(uri);
+	req->space_in_target = strchr(uri, ' ') != NULL || strchr(uri, '\t') != NULL;
 	if (query != NULL)
 		memcpy(req->query, query + 1, query_len);
 	atomic_fetch_add_explicit(&srv->stats->requests_active, 1, memory_order_relaxed);
@@ -123,6 +124,29 @@ static bool fault_gate(struct server_request *req)
 	return true;
 }
 
+/*
+ * A request whose head libmicrohttpd answered itself, before the access
+ * handler saw it (a head it could not parse or hold; on 1.0, the malformed
+ * heads its strict parser refuses): its answer is libmicrohttpd's, and the
+ * connection closes after it. Logged and counted like one of ours.
+ */
+static void head_refused(struct server_request *req)
+{
+	const union MHD_ConnectionInfo *status =
+		MHD_get_connection_info(req->connection, MHD_CONNECTION_INFO_HTTP_STATUS);
+	unsigned code = status != NULL ? status->http_status : 0;
+	const char *reason = code == 431 ? "request header fields too large"
+			     : code == 414 ? "request line too long"
+			     : code == 505 ? "HTTP version not supported"
+					   : "malformed request head";
+
+	if (code < 400)
+		return; /* no answer: the client left, or the head timed out (408, logged) */
+	request_id_assign(req, true);
+	trace_begin(&req->trace, NULL);
+	server_account_refused(req, code, reason);
+}
+
 /* MHD_OPTION_NOTIFY_COMPLETED: the one place a request's state is freed. */
 static void request_completed(void *cls, struct MHD_Connection *connection, void **req_cls,
 			      enum MHD_RequestTerminationCode code)
@@ -132,6 +156,8 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 
 	if (req == NULL)
 		return;
+	if (!req->started)
+		head_refused(req);
 	if (loop_timer_armed(&req->fault_timer)) /* closed while delayed: only at the daemon's stop */
 		delayed_remove(srv, req);
 	if (server_tls_flush(req, code == MHD_REQUEST_TERMINATED_COMPLETED_OK))
@@ -145,23 +171,22 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 
 /* A new connection's state: its head watch and its client's address, which
  * every request's log line names (formatted here once, not per request). */
-static struct server_conn *conn_start(struct server *srv, struct MHD_Connection *connection,
-				      const union MHD_ConnectionInfo *fd)
+static struct server_conn *conn_start(struct server *srv, struct MHD_Connection *connection)
 {
 	struct server_conn *conn = calloc(1, sizeof(*conn));
-	const union MHD_ConnectionInfo *client =
-		MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const union MHD_ConnectionInfo *info;
 
 	if (conn == NULL)
 		return NULL; /* its requests log peer=- and are not timed */
 	conn->server = srv;
-	conn->fd = -1;
-	if (fd != NULL) {
-		conn->fd = fd->connect_fd;
-		conn->watch = head_timer_watch(srv->head_timer, fd->connect_fd);
-	}
-	address_format(client != NULL ? client->client_addr : NULL, conn->peer,
-		       sizeof(conn->peer));
+	/* Each answer of MHD_get_connection_info() is read before the next
+	 * call: a library may answer every call in one buffer (1.0 does). */
+	info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+	conn->fd = info != NULL ? info->connect_fd : -1;
+	if (conn->fd >= 0)
+		conn->watch = head_timer_watch(srv->head_timer, conn->fd);
+	info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	address_format(info != NULL ? info->client_addr : NULL, conn->peer, sizeof(conn->peer));
 	return conn;
 }
 
@@ -173,11 +198,9 @@ static void connection_changed(void *cls, struct MHD_Connection *connection, voi
 	struct server *srv = cls;
 	int delta = code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1;
 
+	srv->active = true;
 	if (delta > 0) {
-		const union MHD_ConnectionInfo *info =
-			MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-
-		struct server_conn *conn = conn_start(srv, connection, info);
+		struct server_conn *conn = conn_start(srv, connection);
 
 		atomic_fetch_add_explicit(&srv->stats->connections_accepted, 1, memory_order_relaxed);
 		if (srv->options->tls != NULL) {
@@ -226,48 +249,14 @@ static enum MHD_Result connection_allowed(void *cls, const struct sockaddr *addr
 					  socklen_t addrlen)
 {
 	struct server *srv = cls;
-
 	const struct server_options *options = srv->options;
 
+	srv->active = true;
 	if (options->connections_open == NULL)
 		return MHD_YES;
 	return options->connections_open(options->connections_arg) < srv->config->max_connections
 		       ? MHD_YES
 		       : MHD_NO;
-}
-
-/*
- * MHD's error log. Only what an operator must see goes on: running out of
- * file descriptors (MHD then stops accepting until a connection closes),
- * at most once a second for the whole process.
- */
-static void daemon_log(void *cls, const char *format, va_list args)
-	__attribute__((format(printf, 2, 0)));
-
-static void daemon_log(void *cls, const char *format, va_list args)
-{
-	struct server *srv = cls;
-	static _Atomic uint64_t last_ms;
-	char message[256];
-	uint64_t now = loop_now_ms(), last = atomic_load(&last_ms);
-	size_t len;
-
-	vsnprintf(message, sizeof(message), format, args);
-	if (strstr(message, "suspending accept") != NULL)
-		srv->accept_paused = true; /* see daemon_run() */
-	if (strstr(message, "FIRST connection") != NULL)
-		srv->accept_starved = true; /* see daemon_run() */
-	if (strstr(message, "accepting connection") == NULL &&
-	    strstr(message, "resource limit") == NULL)
-		return;
-	if (last != 0 && now - last < 1000)
-		return;
-	if (!atomic_compare_exchange_strong(&last_ms, &last, now))
-		return; /* another loop logged it */
-	len = strlen(message);
-	while (len > 0 && message[len - 1] == '\n')
-		message[--len] = '\0';
-	log_failure(message);
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connection,
@@ -283,11 +272,12 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 	if (!req->started) {
 		bool values_cut = false;
 		const char *framing =
-			req->cr_in_target ? "a bare CR in the request line"
-			: version[0] != '\0' && version != req->target_end + 1
-				? "a NUL byte in the request line"
-				: request_head_framing_error(connection, method, version,
-							     &values_cut);
+			req->cr_in_target      ? "a bare CR in the request line"
+			: req->space_in_target ? "extra spaces in the request line"
+			: !request_head_method_valid(method) ? "a method that is not a token"
+					       : request_head_framing_error(connection, method,
+									    req->target_len,
+									    version, &values_cut);
 
 		req->started = true;
 		req->version = version;
@@ -320,8 +310,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 				server_reply_error_allow(req, 405, "method not allowed", "GET, HEAD");
 			return MHD_YES;
 		}
-		/* Answer on a later call: answering now makes MHD 0.9.75 close
-		 * the connection instead of keeping it alive. */
+		/* answered on a later call (MHD_QUIRK_ANSWER_LATER) */
 		return MHD_YES;
 	}
 	if (*upload_data_size != 0) {
@@ -382,31 +371,57 @@ static void head_timed_out(void *arg, int fd, uint64_t waited_ms, const char *id
 	log_request(&entry);
 }
 
-/* Runs MHD, then tells the loop when MHD wants to run again. */
-static void daemon_run(struct server *srv)
+/* Out of descriptors, said once a second for the whole process. */
+static void accept_shortage_log(int error)
+{
+	static _Atomic uint64_t last_ms;
+	uint64_t now = loop_now_ms(), last = atomic_load(&last_ms);
+	char message[128];
+
+	if ((last != 0 && now - last < 1000) || !atomic_compare_exchange_strong(&last_ms, &last, now))
+		return;
+	snprintf(message, sizeof(message),
+		 "accept: %s; new connections wait until a descriptor is free", strerror(error));
+	log_failure(message);
+}
+
+/* Out of descriptors with no connection to close: MHD is watched again on
+ * a timer. It has no connection whose events could be missed meanwhile. */
+static void accept_starve(struct server *srv)
+{
+	srv->accept_starved = true;
+	loop_io_remove(srv->loop, &srv->mhd_io);
+	loop_timer_arm(srv->loop, &srv->mhd_timer, ACCEPT_RETRY_MS);
+}
+
+/* Runs MHD, then tells the loop when MHD wants to run again. ready: the
+ * run is for MHD's epoll fd, which was ready. */
+static void daemon_run(struct server *srv, bool ready)
 {
 	MHD_UNSIGNED_LONG_LONG timeout;
+	int shortage;
 
 	srv->resumed = false;
 	srv->closed = false;
+	srv->active = false;
 	MHD_run(srv->daemon);
-	if (srv->accept_paused && srv->closed) {
-		/* Out of file descriptors, MHD takes its listening socket out of
-		 * its epoll set until a connection closes, and puts it back only
-		 * at the start of a later run: that run must come now, or new
-		 * clients wait in the kernel's queue until something else wakes
-		 * this loop (forever, when the run closed the last connection). */
-		srv->accept_paused = false;
+	if (srv->closed) {
+		/* at the descriptor limit MHD watches its listening socket again
+		 * only from the start of a later run (mhd_quirks.h) */
 		MHD_run(srv->daemon);
 	}
-	if (srv->accept_starved) {
-		/* Out of file descriptors with no connection to close, MHD keeps
-		 * its listening socket ready and would fail accept() as fast as
-		 * the loop turns (a core at 100 %). MHD is not watched until the
-		 * retry: it has no connection whose events could be missed. */
-		loop_io_remove(srv->loop, &srv->mhd_io);
-		loop_timer_arm(srv->loop, &srv->mhd_timer, ACCEPT_RETRY_MS);
-		return;
+	/* ready, and nothing came of it: perhaps an accept() that failed (a
+	 * run for a partial head or a handshake's step looks the same) */
+	shortage = ready && !srv->active && srv->listen_fd >= 0
+			   ? mhd_quirks_descriptor_shortage(srv->listen_fd)
+			   : 0;
+	if (shortage != 0) {
+		accept_shortage_log(shortage);
+		if (atomic_load(&srv->stats->connections_open) == 0) {
+			/* accept() would fail as fast as the loop turns */
+			accept_starve(srv);
+			return;
+		}
 	}
 	if (MHD_get_timeout(srv->daemon, &timeout) == MHD_YES)
 		loop_timer_arm(srv->loop, &srv->mhd_timer, (uint64_t)timeout);
@@ -416,7 +431,7 @@ static void daemon_run(struct server *srv)
 
 static void on_daemon_ready(void *arg, uint32_t events)
 {
-	daemon_run(arg);
+	daemon_run(arg, true);
 }
 
 static void on_daemon_timer(void *arg)
@@ -426,12 +441,13 @@ static void on_daemon_timer(void *arg)
 	if (srv->accept_starved) {
 		srv->accept_starved = false;
 		if (loop_io_add(srv->loop, &srv->mhd_io) < 0) {
-			srv->accept_starved = true; /* the epoll set is short of memory too */
-			loop_timer_arm(srv->loop, &srv->mhd_timer, ACCEPT_RETRY_MS);
+			accept_starve(srv); /* the epoll set is short of memory too */
 			return;
 		}
+		daemon_run(srv, true);
+		return;
 	}
-	daemon_run(srv);
+	daemon_run(srv, false);
 }
 
 /* Before the loop sleeps: requests resumed during the turn (a call to A
@@ -441,7 +457,7 @@ static void before_sleep(void *arg)
 	struct server *srv = arg;
 
 	if (srv->resumed)
-		daemon_run(srv);
+		daemon_run(srv, false);
 }
 
 struct server *server_new(struct loop *loop, const struct server_options *options,
@@ -450,12 +466,11 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 {
 	const struct config *cfg = options->config;
 	struct server *srv = calloc(1, sizeof(*srv));
-	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
 	/* Room for a msg at the limit even when every byte is percent-encoded
 	 * (the limit is --max-msg-bytes, not the URL length), beside 8 KiB of
-	 * headers as nginx allows, and 1 KiB for MHD's own bookkeeping (found by
-	 * test_header_room_beside_a_maximal_request_line).
-	 * Not more: MHD 0.9.75 zeroes the whole pool after every request. */
+	 * headers as nginx allows, and 1 KiB for MHD's own bookkeeping; not more
+	 * (MHD_QUIRK_POOL_ZEROED). */
 	size_t memory = (size_t)cfg->max_msg_bytes * 3 + SERVER_HEADER_ROOM + 1024;
 	/* --max-connections is the process's, held by connection_allowed();
 	 * MHD's own limit only backs it up (when reached MHD stops accepting,
@@ -463,6 +478,7 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	unsigned limit = cfg->max_connections + 64;
 	const union MHD_DaemonInfo *info;
 	struct MHD_OptionItem tls_options[4] = {{MHD_OPTION_END, 0, NULL}};
+	struct MHD_OptionItem quirk_options[MHD_QUIRKS_OPTIONS_MAX + 1] = {{MHD_OPTION_END, 0, NULL}};
 
 	if (srv == NULL)
 		goto out_of_memory;
@@ -484,6 +500,8 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 		goto out_of_memory;
 	if (cfg->listen.host[0] != '\0' && strchr(cfg->listen.host, ':') != NULL)
 		flags |= MHD_USE_IPv6;
+	quirk_options[mhd_quirks_daemon_options(quirk_options)] =
+		(struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	if (options->tls != NULL) {
 		/* the first files; each connection then gets the current ones
 		 * (tls_server_session() in connection_changed()) */
@@ -497,7 +515,6 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	}
 	srv->daemon = MHD_start_daemon(
 		flags, 0, connection_allowed, srv, access_handler, srv,
-		MHD_OPTION_EXTERNAL_LOGGER, daemon_log, srv,
 		MHD_OPTION_LISTEN_SOCKET, listen_fd,
 		MHD_OPTION_CONNECTION_LIMIT, limit,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
@@ -507,6 +524,7 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 		MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
 		MHD_OPTION_NOTIFY_CONNECTION, connection_changed, srv,
 		MHD_OPTION_ARRAY, tls_options,
+		MHD_OPTION_ARRAY, quirk_options,
 		MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		snprintf(error, error_size, "server: the HTTP server did not start");

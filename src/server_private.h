@@ -39,9 +39,9 @@ struct server {
 	bool draining;             /* answers say Connection: close */
 	bool abandoned;            /* delays are no longer injected */
 	bool resumed;              /* a request was resumed this turn */
-	bool accept_paused;        /* MHD stopped accepting: out of file descriptors */
-	bool accept_starved;       /* the same with no connection: retried on a timer */
+	bool accept_starved;       /* out of descriptors with no connection: retried on a timer */
 	bool closed;               /* a connection closed in this MHD_run() */
+	bool active;               /* a callback came in this MHD_run() */
 	bool faults;               /* fault injection is configured */
 	struct fault_dice dice;
 	struct list_link *delayed;  /* requests waiting out an injected delay */
@@ -73,8 +73,7 @@ struct server_request {
 	struct MHD_Connection *connection;
 	const struct server_route *route;     /* NULL: not found */
 	const char *path;                     /* MHD's decoded path, borrowed */
-	const char *target_end;               /* where the raw target's string ended
-					       * (compared, never read) */
+	size_t target_len;                    /* the raw target's, as the URI log callback saw it */
 	const char *method;                   /* as the client sent it, MHD's */
 	const char *version;                  /* MHD's, as the handler got it */
 	enum metrics_method method_label;
@@ -84,6 +83,7 @@ struct server_request {
 	bool parked;                          /* the handler waits for server_resume() */
 	bool close;                           /* the answer says Connection: close */
 	bool cr_in_target;                    /* a bare CR in the request line */
+	bool space_in_target;                 /* whitespace inside the request line's target */
 	bool tls_held;                        /* its answer is one TLS record (server_tls.c) */
 	bool suspended;                       /* MHD_suspend_connection() is in force */
 	bool fault_decided;
@@ -102,6 +102,10 @@ struct server_request {
 	size_t query_len;
 	char query[];                         /* raw query, decoded in place by server_msg */
 };
+
+/* Logs and counts an answer libmicrohttpd gave itself (server.c's
+ * head_refused()). */
+void server_account_refused(struct server_request *req, unsigned status, const char *reason);
 
 /* Answers status with {"error":message} and an Allow header. */
 void server_reply_error_allow(struct server_request *req, unsigned status, const char *message,

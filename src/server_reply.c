@@ -60,6 +60,15 @@ static void request_account(struct server_request *req, unsigned status, size_t 
 	log_request(&entry);
 }
 
+void server_account_refused(struct server_request *req, unsigned status, const char *reason)
+{
+	req->method = "-";
+	req->method_label = METRICS_OTHER;
+	req->path = "-";
+	req->answered = true;
+	request_account(req, status, 0, reason, strlen(reason));
+}
+
 static void reply_content(struct server_request *req, unsigned status, const char *content_type,
 			  const char *body, size_t len, const char *error, size_t error_len,
 			  const char *allow)
@@ -143,12 +152,8 @@ int server_msg(struct server_request *req, const char **msg, size_t *len)
 }
 
 /*
- * libmicrohttpd 0.9.75 does not update a suspended connection's event state,
- * and on resume reads the socket with the state it had while the headers
- * came in: when the client has half-closed after its request (a FIN, which
- * HTTP/1.1 allows), that read finds the end of the stream and MHD closes the
- * connection without the answer. So a request the handler parks during its
- * first call with the whole request in is not suspended yet: MHD keeps it
+ * MHD_QUIRK_SUSPEND_LATER (mhd_quirks.h): a request the handler parks during
+ * its first call with the whole request in is not suspended yet: MHD keeps it
  * ready, brings its state up to date (nothing more to read) and calls the
  * handler again in the same loop turn; the access handler suspends it then,
  * unless the answer came first.

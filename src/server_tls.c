@@ -1,17 +1,16 @@
 /* server_tls.c - a TLS connection's answer as one record, and the backpressure while one waits for room. */
 #include <microhttpd.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "mhd_quirks.h"
 #include "server_private.h"
 #include "tls.h"
 
 /*
- * libmicrohttpd 0.9.75 writes an answer's head and its body as two TLS
- * records (see tls_session_hold()). Here the answer is held while MHD
+ * libmicrohttpd may write an answer's head and its body as two TLS records
+ * (see tls_session_hold()). Here the answer is held while MHD
  * writes it and flushed as one record when MHD reports the request done
  * (request_completed()). MHD then believes the answer is out: should the
  * socket be full, what waits is flushed when it has room again, and until
@@ -46,21 +45,16 @@ void server_tls_hold(struct server_request *req)
 }
 
 /*
- * Writes what is held. On Linux MHD pushes a TLS answer by corking the
- * socket (TCP_CORK) for its first record and setting TCP_NODELAY after the
- * last; a record written after that would wait in the corked socket for
- * 200 ms. The cork is taken off once, after the first flush: MHD then
- * believes the socket still corked and never sets it again, and every
- * later record goes out as it is written. Returns 1, 0 or -1 as
- * tls_session_flush().
+ * Writes what is held, and takes off the cork libmicrohttpd may have left on
+ * the socket for it (mhd_quirks_tls_uncork()); once per connection, as the
+ * library does not cork it again. Returns 1, 0 or -1 as tls_session_flush().
  */
 static int conn_flush(struct server_conn *conn)
 {
 	int rc = tls_session_flush(conn->tls_session);
-	int off = 0;
 
 	if (rc != 0 && !conn->tcp_pushed) {
-		setsockopt(conn->fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+		mhd_quirks_tls_uncork(conn->fd);
 		conn->tcp_pushed = true;
 	}
 	return rc;

@@ -19,6 +19,7 @@
 #include "address.h"
 #include "idle_trim.h"
 #include "log.h"
+#include "mhd_quirks.h"
 #include "metrics.h"
 #include "notify.h"
 #include "tls.h"
@@ -471,6 +472,7 @@ int service_run(const struct config *cfg, const struct service_role *role)
 	struct service svc = {.cfg = cfg, .role = role};
 	char error[CONFIG_ERROR_MAX], shown[CONFIG_HOST_MAX + 16];
 	int *fds = NULL, status = 1;
+	const char *warning;
 
 	pthread_mutex_init(&svc.lock, NULL);
 	pthread_cond_init(&svc.changed, NULL);
@@ -486,6 +488,9 @@ int service_run(const struct config *cfg, const struct service_role *role)
 		goto done;
 	}
 	server_metrics_init(&role->server);
+	warning = mhd_quirks_init();
+	if (warning != NULL)
+		log_event("warning", "message", warning);
 	if (cfg->tls_cert[0] != '\0') {
 		svc.server.tls = tls_server_load(cfg, error, sizeof(error));
 		if (svc.server.tls == NULL) {

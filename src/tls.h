@@ -48,8 +48,8 @@ void tls_server_release(struct tls_server *tls, struct tls_hold *hold);
 void tls_server_free(struct tls_server *tls);
 
 /*
- * One answer, one TLS record. libmicrohttpd 0.9.75 writes an answer's head
- * and body with two gnutls_record_send() calls, so each answer costs two
+ * One answer, one TLS record. libmicrohttpd may write an answer's head and
+ * body with two gnutls_record_send() calls, so each answer costs two
  * records: two sends here and, with GnuTLS or OpenSSL reading a record's
  * header and its body apart, four receives at the peer. tls_session_hold()
  * makes what is written on session (a gnutls_session_t) wait in GnuTLS's

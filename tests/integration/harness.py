@@ -32,6 +32,22 @@ def _sanitized(path):
 
 
 SANITIZED = _sanitized(BIN)
+
+
+def _mhd_version(path):
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, timeout=30).stdout.decode()
+    except (OSError, subprocess.SubprocessError):
+        return (0, 0, 0)
+    found = re.search(r"libmicrohttpd (\d+)\.(\d+)\.(\d+)", out)
+    return tuple(int(x) for x in found.groups()) if found else (0, 0, 0)
+
+
+# libmicrohttpd 0.9.77 and later (Debian 13's 1.0) refuse some malformed heads
+# themselves, with their own 400 page, where on 0.9.75 (Debian 12) echosvc
+# answers them (docs/decisions.md, "Malformed heads on two libmicrohttpd versions").
+MHD_VERSION = _mhd_version(BIN)
+MHD_STRICT = MHD_VERSION >= (0, 9, 77)
 # Latency bounds in tests are behaviour (B never waits on A), not speed; under
 # valgrind everything is ~20x slower and under AddressSanitizer ~3x, so the
 # bounds stretch with them.

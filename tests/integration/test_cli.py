@@ -25,7 +25,9 @@ class Cli(TestCase):
                      ["up", "--version"]):
             r = run(*args)
             self.assertEqual(r.returncode, 0, args)
-            self.assertRegex(r.stdout.decode(), r"^echosvc \d+\.\d+\.\d+\n$")
+            self.assertRegex(r.stdout.decode(),
+                             r"^echosvc \d+\.\d+\.\d+\nlibmicrohttpd \d+\.\d+\.\d+, libcurl \S+, "
+                             r"cJSON \S+, GnuTLS \S+\n$")
 
     def test_usage_error_stays_one_line_whatever_it_quotes(self):
         # found by tests/fuzz/fuzz_options.c: a flag or value with a line break in it

@@ -158,7 +158,7 @@ class Limits(TestCase):
                 except OSError:
                     break
             line = a.wait_log(r"event=error error=.*Too many open files", 5 * TIME_SCALE)
-            self.assertIn("accepting connection", line)
+            self.assertIn("accept: Too many open files", line)
             time.sleep(1.5)  # a second flood of failed accepts...
             for s in held[-50:]:
                 s.close()
