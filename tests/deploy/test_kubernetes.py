@@ -9,7 +9,7 @@ import urllib.parse
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from harness import Service, request  # noqa: E402
+from harness import Service, main, request  # noqa: E402
 
 MANIFEST = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "kubernetes",
                         "echosvc.yaml")
@@ -107,4 +107,4 @@ class Manifests(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    main()

@@ -9,7 +9,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from harness import BIN  # noqa: E402
+import capability  # noqa: E402
+from harness import BIN, main  # noqa: E402
 
 UNITS = os.environ.get("ECHOSVC_UNITS", "build/deploy")
 
@@ -23,7 +24,7 @@ def unit_fields(text):
     return fields
 
 
-@unittest.skipIf(shutil.which("systemd-analyze") is None, "systemd-analyze is not installed")
+@unittest.skipIf(capability.systemd_analyze() is not None, capability.systemd_analyze() or "")
 class Units(unittest.TestCase):
     def setUp(self):
         # the unit as installed, but with ExecStart at the binary under test
@@ -75,4 +76,4 @@ class Units(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    main()

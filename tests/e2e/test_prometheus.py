@@ -6,11 +6,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+import capability  # noqa: E402
 from harness import TestCase, free_port, main, request  # noqa: E402
+import test_metrics  # noqa: E402
 from test_faults import fault_plan  # noqa: E402
 from pki import Pki  # noqa: E402
 
@@ -34,6 +37,18 @@ def faulty_pair_outcome():
     return answers
 
 
+@unittest.skipIf(capability.program("promtool", "prometheus") is not None,
+                 capability.program("promtool", "prometheus") or "")
+class PromtoolChecksEveryOutcome(test_metrics.Metrics):
+    """tests/integration/test_metrics.py's outcome test, its expositions checked
+    by promtool (which that suite leaves out where promtool is not installed)."""
+    REQUIRE_PROMTOOL = True
+    test_counters_exact_under_concurrency = None
+    test_every_line_is_json_with_the_fields = None
+
+
+@unittest.skipIf(capability.program("prometheus", "prometheus") is not None,
+                 capability.program("prometheus", "prometheus") or "")
 class Prometheus(TestCase):
     def setUp(self):
         super().setUp()

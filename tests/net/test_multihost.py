@@ -16,7 +16,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from harness import SANITIZER, TIME_SCALE, Service  # noqa: E402
+import capability  # noqa: E402
+from harness import SANITIZER, TIME_SCALE, Service, main  # noqa: E402
 
 A_HOSTS = {"a1": "198.18.0.11", "a2": "198.18.0.12", "a3": "198.18.0.13"}
 B_HOSTS = {"b1": "198.18.0.21", "b2": "198.18.0.22"}
@@ -28,16 +29,10 @@ def run(*cmd, check=True):
 
 
 def why_not():
-    if os.geteuid() != 0:
-        return "needs root to make network namespaces"
-    for tool in ("ip", "haproxy", "curl"):
+    for tool in ("haproxy", "curl"):
         if shutil.which(tool) is None:
             return "%s is not installed" % tool
-    probe = "ecprobe%d" % os.getpid()
-    if run("ip", "netns", "add", probe, check=False).returncode != 0:
-        return "cannot make network namespaces here"
-    run("ip", "netns", "del", probe, check=False)
-    return None
+    return capability.network_namespaces()
 
 
 class Network:
@@ -259,4 +254,4 @@ backend bs
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    main()
