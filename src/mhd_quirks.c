@@ -53,7 +53,7 @@ const char *mhd_quirks_init(void)
 #if MHD_VERSION >= DISCIPLINE_SINCE
 	quirks.discipline = quirks.number >= DISCIPLINE_SINCE;
 #endif
-	quirks.hides_head_bytes = !quirks.discipline;
+	quirks.hides_head_bytes = !quirks.discipline || !quirks.known; /* unknown: check it too */
 	if (quirks.known)
 		return NULL;
 	snprintf(warning, sizeof(warning),

@@ -126,8 +126,8 @@ static bool fault_gate(struct server_request *req)
 
 /*
  * A request whose head libmicrohttpd answered itself, before the access
- * handler saw it (a head it could not parse or hold; on 1.0, the malformed
- * heads its strict parser refuses): its answer is libmicrohttpd's, and the
+ * handler saw it (a head it could not parse or hold, or one its strict
+ * parser refuses, mhd_quirks.h): its answer is libmicrohttpd's, and the
  * connection closes after it. Logged and counted like one of ours.
  */
 static void head_refused(struct server_request *req)
@@ -180,7 +180,7 @@ static struct server_conn *conn_start(struct server *srv, struct MHD_Connection 
 		return NULL; /* its requests log peer=- and are not timed */
 	conn->server = srv;
 	/* Each answer of MHD_get_connection_info() is read before the next
-	 * call: a library may answer every call in one buffer (1.0 does). */
+	 * call: a library may answer every call in one buffer. */
 	info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
 	conn->fd = info != NULL ? info->connect_fd : -1;
 	if (conn->fd >= 0)

@@ -21,12 +21,7 @@ import capability  # noqa: E402
 from harness import free_port, main, request  # noqa: E402
 
 IMAGE = "localhost/echosvc:latest"
-CONF = """[containers]
-default_ulimits = []
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-"""
+CONF = capability.PODMAN_CONF
 
 
 def why_not():

@@ -12,6 +12,13 @@ import subprocess
 import tempfile
 
 _TINY_C = "int main(void) { return 0; }\n"
+# podman's configuration for the tests: runc, and cgroups without a systemd to ask
+PODMAN_CONF = """[containers]
+default_ulimits = []
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+"""
 
 
 def _run(*cmd, timeout=120, **kw):
@@ -54,7 +61,11 @@ def podman():
         if shutil.which(tool) is None:
             return "%s is not installed" % tool
     work = tempfile.mkdtemp(prefix="echosvc-podman-probe-")
+    conf = os.path.join(work, "containers.conf")
+    env = dict(os.environ, CONTAINERS_CONF=conf)
     try:
+        with open(conf, "w") as f:
+            f.write(PODMAN_CONF)
         with open(os.path.join(work, "true.c"), "w") as f:
             f.write(_TINY_C)
         r = _run("cc", "-static", "-o", os.path.join(work, "true"), os.path.join(work, "true.c"))
@@ -64,15 +75,15 @@ def podman():
         if r.returncode != 0:
             return "cannot pack the probe image: %s" % _tail(r)[0]
         tag = "localhost/echosvc-probe:%d" % os.getpid()
-        r = _run("podman", "import", os.path.join(work, "image.tar"), tag)
+        r = _run("podman", "import", os.path.join(work, "image.tar"), tag, env=env)
         if r.returncode != 0:
             return "podman cannot import an image here: %s" % _tail(r)[0]
         try:
-            r = _run("podman", "run", "--rm", "--network", "none", tag, "/true")
+            r = _run("podman", "run", "--rm", "--network", "none", tag, "/true", env=env)
             if r.returncode != 0:
                 return "podman cannot run a container here: %s" % _tail(r)[0]
         finally:
-            _run("podman", "rmi", "-f", tag)
+            _run("podman", "rmi", "-f", tag, env=env)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return None

@@ -1,12 +1,14 @@
 """The command line: help, version, --check-config, usage errors (2), start-up failures (1)."""
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import BIN, TestCase, main, request  # noqa: E402
+from harness import BIN, SANITIZED, WRAPPER, TestCase, main, request  # noqa: E402
 
 OPTIONS = ["listen", "service-a", "timeout-ms", "connect-timeout-ms", "retries", "max-inflight",
            "breaker-failures", "breaker-open-ms", "max-msg-bytes", "threads", "max-connections",
@@ -28,6 +30,29 @@ class Cli(TestCase):
             self.assertRegex(r.stdout.decode(),
                              r"^echosvc \d+\.\d+\.\d+\nlibmicrohttpd \d+\.\d+\.\d+, libcurl \S+, "
                              r"cJSON \S+, GnuTLS \S+\n$")
+
+    def test_an_unknown_libmicrohttpd_is_said_once_and_served(self):
+        """A libmicrohttpd version mhd_quirks.c does not know: one event=warning
+        line at start naming it, and the service runs on the safe path."""
+        if SANITIZED or WRAPPER or shutil.which("cc") is None:
+            self.skipTest("needs cc and a binary without a sanitizer or valgrind to preload into")
+        work = tempfile.mkdtemp(prefix="echosvc-mhd-version-")
+        self.addCleanup(shutil.rmtree, work)
+        with open(os.path.join(work, "version.c"), "w") as f:
+            f.write('const char *MHD_get_version(void) { return "0.9.99"; }\n')
+        lib = os.path.join(work, "libversion.so")
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", lib, os.path.join(work, "version.c")],
+                       check=True, timeout=60)
+        a = self.start("serve-a", env={"LD_PRELOAD": lib})
+        warnings = [l for l in a.log_lines() if "event=warning" in l]
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertIn("libmicrohttpd 0.9.99 is not a version echosvc knows", warnings[0])
+        self.assertEqual(request(a.port, "/echo?msg=safe")[0], 200)
+        reply_a = request(a.port, "/health")
+        self.assertEqual(reply_a[0], 200)
+        # the library as it runs here is known: no warning
+        b = self.start("serve-a")
+        self.assertFalse([l for l in b.log_lines() if "event=warning" in l])
 
     def test_usage_error_stays_one_line_whatever_it_quotes(self):
         # found by tests/fuzz/fuzz_options.c: a flag or value with a line break in it
