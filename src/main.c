@@ -45,6 +45,16 @@ int main(int argc, char **argv)
 	char error[CONFIG_ERROR_MAX];
 	sigset_t stop_signals;
 
+	/* First of all, before any thread exists, so that every thread inherits
+	 * the mask: the roles take these signals with sigwait() in one place
+	 * (SIGHUP never stops a service), and one that comes while the options
+	 * are read waits for it. What comes between exec and this line still
+	 * has the default action (docs/operations.md). */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 	switch (config_parse(&cfg, argc, argv, error)) {
 	case CONFIG_HELP:
 		config_print_help(stdout, &cfg);
@@ -61,18 +71,10 @@ int main(int argc, char **argv)
 	case CONFIG_RUN:
 		break;
 	}
-	/* Before any thread exists, so that every thread inherits the mask:
-	 * the roles take these signals with sigwait() in one place (SIGHUP
-	 * never stops a service). A peer that closes early must not kill the
-	 * process either. */
+	/* a peer that closes early must not kill the process */
 	signal(SIGPIPE, SIG_IGN);
 	raise_file_limit();
 	notify_init();
-	sigemptyset(&stop_signals);
-	sigaddset(&stop_signals, SIGINT);
-	sigaddset(&stop_signals, SIGTERM);
-	sigaddset(&stop_signals, SIGHUP);
-	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 	switch (cfg.role) {
 	case CONFIG_ROLE_A:
 		return serve_a_run(&cfg);
