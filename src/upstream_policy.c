@@ -158,20 +158,48 @@ static bool has_nul(const char *text, size_t len)
 	return false;
 }
 
+/* Whether only JSON whitespace (RFC 8259 2) is left in [p, end). */
+static bool only_whitespace(const char *p, const char *end)
+{
+	for (; p < end; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+			return false;
+	return true;
+}
+
+/* How many members of object are named name (JSON allows repeats; which
+ * one a parser keeps is not defined, so an answer with two is not one). */
+static unsigned members_named(const cJSON *object, const char *name)
+{
+	unsigned count = 0;
+	const cJSON *member;
+
+	cJSON_ArrayForEach(member, object)
+		if (member->string != NULL && strcmp(member->string, name) == 0)
+			count++;
+	return count;
+}
+
 int upstream_check_answer(const char *answer, size_t len, char **echo, size_t *echo_len,
 			  struct upstream_failure *failure)
 {
-	cJSON *parsed = cJSON_ParseWithLength(answer, len);
+	const char *end = NULL;
+	cJSON *parsed = cJSON_ParseWithLengthOpts(answer, len, &end, false);
 	const cJSON *item;
 	int rc = -1;
 
-	if (parsed == NULL) {
+	if (parsed == NULL || end == NULL || !only_whitespace(end, answer + len)) {
 		upstream_failure_set(failure, 502, UPSTREAM_BAD_RESPONSE, 0, "answer is not JSON");
-		return -1;
+		goto done;
 	}
 	item = cJSON_GetObjectItemCaseSensitive(parsed, "echo");
-	if (!cJSON_IsString(item) || item->valuestring == NULL) {
+	if (!cJSON_IsObject(parsed) || !cJSON_IsString(item) || item->valuestring == NULL) {
 		upstream_failure_set(failure, 502, UPSTREAM_BAD_RESPONSE, 0, "answer has no string \"echo\"");
+		goto done;
+	}
+	if (members_named(parsed, "echo") > 1) {
+		upstream_failure_set(failure, 502, UPSTREAM_BAD_RESPONSE, 0,
+				     "answer has more than one \"echo\"");
 		goto done;
 	}
 	if (has_nul(answer, len)) {

@@ -210,6 +210,13 @@ static void test_answer_check(void **state)
 	/* cJSON would end the string at the NUL: B cannot carry it exactly */
 	check_answer("{\"echo\":\"a\\u0000b\"}", NULL, "answer holds a NUL (\\u0000) B cannot pass on");
 	check_answer("{\"echo\":\"a\\\\u0000b\"}", "a\\u0000b", NULL); /* a backslash, then text */
+	/* one JSON value and nothing after it but whitespace */
+	check_answer("{\"echo\":\"ok\"} \r\n\t", "ok", NULL);
+	check_answer("{\"echo\":\"ok\"} trailing", NULL, "answer is not JSON");
+	check_answer("{\"echo\":\"ok\"}{\"echo\":\"two\"}", NULL, "answer is not JSON");
+	/* two echo members: which one a parser keeps is not defined */
+	check_answer("{\"echo\":\"a\",\"echo\":\"b\"}", NULL, "answer has more than one \"echo\"");
+	check_answer("[\"echo\"]", NULL, "answer has no string \"echo\"");
 }
 
 static void test_answer_with_a_raw_nul(void **state)
