@@ -526,10 +526,12 @@ void config_print_help(FILE *out, const struct config *cfg)
 		else
 			snprintf(defaults, sizeof(defaults), "%s",
 				 opt->default_value != NULL ? opt->default_value : "none");
-		snprintf(roles, sizeof(roles), "%s%s%s",
+		snprintf(roles, sizeof(roles), "%s%s%s%s%s",
 			 (opt->roles & CONFIG_ROLE_A) ? "A" : "",
 			 (opt->roles & CONFIG_ROLE_A) && (opt->roles & CONFIG_ROLE_B) ? ", " : "",
-			 (opt->roles & CONFIG_ROLE_B) ? "B" : (opt->roles & CONFIG_ROLE_UP) ? "up" : "");
+			 (opt->roles & CONFIG_ROLE_B) ? "B" : "",
+			 (opt->roles & CONFIG_ROLE_UP) && (opt->roles & ~CONFIG_ROLE_UP) ? ", " : "",
+			 (opt->roles & CONFIG_ROLE_UP) ? "up" : "");
 		fprintf(out, "  %-30s %s\n  %-30s %s; default %s; %s\n", flag, opt->help, "",
 			roles, defaults, name);
 	}
