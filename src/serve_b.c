@@ -84,11 +84,14 @@ static void handle_call_echo(struct server_request *req)
 {
 	struct call_echo *ce = server_data(req);
 	const struct trace *trace = server_trace(req);
-	char traceparent[TRACE_PARENT_LEN + 1];
+	char traceparent[TRACE_PARENT_LEN + 1], tracestate[TRACE_STATE_MAX + 1];
+	unsigned fields;
 	struct upstream_request request = {
 		.request_id = server_request_id(req),
 		.traceparent = traceparent,
-		.tracestate = trace_state_forward(trace, server_header(req, "tracestate")),
+		.tracestate = trace_state_forward(
+			trace, server_header_list(req, "tracestate", tracestate, sizeof(tracestate),
+						  &fields)),
 	};
 	struct upstream_result refused;
 

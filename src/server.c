@@ -38,6 +38,18 @@ static void request_id_assign(struct server_request *req, bool values_cut)
 		request_head_new_id(req->request_id);
 }
 
+/* The one traceparent field, without optional whitespace, or NULL: W3C
+ * Trace Context makes two of them invalid (a new trace starts). A value too
+ * long to fit is no valid one either. */
+static const char *request_traceparent(const struct server_request *req,
+				       char dst[TRACE_PARENT_LEN + 2])
+{
+	unsigned count = 0;
+	const char *value = server_header_list(req, "traceparent", dst, TRACE_PARENT_LEN + 2, &count);
+
+	return count == 1 ? value : NULL;
+}
+
 /* MHD_OPTION_URI_LOG_CALLBACK: the first sight of a request, with its raw
  * URI. What this returns becomes req_cls. */
 static void *uri_started(void *cls, const char *uri, struct MHD_Connection *connection)
@@ -270,6 +282,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 	if (req == NULL)
 		return MHD_NO; /* uri_started() could not allocate: drop the connection */
 	if (!req->started) {
+		char traceparent[TRACE_PARENT_LEN + 2];
 		bool values_cut = false;
 		const char *framing =
 			req->cr_in_target      ? "a bare CR in the request line"
@@ -292,9 +305,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 			if (strcmp(url, srv->routes[i].path) == 0)
 				req->route = &srv->routes[i];
 		request_id_assign(req, values_cut);
-		trace_begin(&req->trace, values_cut ? NULL
-				       : MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
-								     "traceparent"));
+		trace_begin(&req->trace, values_cut ? NULL : request_traceparent(req, traceparent));
 		if (framing != NULL) {
 			/* answered before any body is read; MHD then reads no more */
 			req->close = true;

@@ -120,6 +120,16 @@ const struct trace *server_trace(const struct server_request *req);
  * until the request completes. */
 const char *server_header(const struct server_request *req, const char *name);
 
+/*
+ * Every field named name, as one list (RFC 9110 5.3): the values in order,
+ * each without optional whitespace around it, joined by commas, written to
+ * dst. Returns dst; NULL when there is none or the list does not fit size
+ * (what does not fit is not passed on cut short). *count is the number of
+ * fields.
+ */
+const char *server_header_list(const struct server_request *req, const char *name, char *dst,
+			       size_t size, unsigned *count);
+
 /* For the access log of a request answered from a call to A: the replica
  * that answered last (borrowed for the process's life) and the attempts. */
 void server_note_upstream(struct server_request *req, const char *replica, unsigned attempts);

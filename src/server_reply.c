@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "buffer.h"
@@ -187,6 +188,64 @@ const struct trace *server_trace(const struct server_request *req)
 const char *server_header(const struct server_request *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, name);
+}
+
+/* What server_header_list() gathers. */
+struct header_list {
+	const char *name;
+	char *dst;
+	size_t size, len;
+	unsigned count;
+	bool overflow;
+};
+
+static bool is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static enum MHD_Result header_list_add(void *cls, enum MHD_ValueKind kind, const char *key,
+				       size_t key_size, const char *value, size_t value_size)
+{
+	struct header_list *list = cls;
+
+	if (strcasecmp(key, list->name) != 0)
+		return MHD_YES;
+	while (value_size > 0 && is_ows(value[0])) {
+		value++;
+		value_size--;
+	}
+	while (value_size > 0 && is_ows(value[value_size - 1]))
+		value_size--;
+	if (list->count++ > 0) {
+		if (list->len + 1 >= list->size) {
+			list->overflow = true;
+			return MHD_NO;
+		}
+		list->dst[list->len++] = ',';
+	}
+	if (list->len + value_size + 1 > list->size) {
+		list->overflow = true;
+		return MHD_NO;
+	}
+	memcpy(list->dst + list->len, value, value_size);
+	list->len += value_size;
+	return MHD_YES;
+}
+
+const char *server_header_list(const struct server_request *req, const char *name, char *dst,
+			       size_t size, unsigned *count)
+{
+	struct header_list list = {.name = name, .dst = dst, .size = size};
+
+	if (size == 0)
+		return NULL;
+	MHD_get_connection_values_n(req->connection, MHD_HEADER_KIND, header_list_add, &list);
+	*count = list.count;
+	if (list.count == 0 || list.overflow)
+		return NULL;
+	dst[list.len] = '\0';
+	return dst;
 }
 
 void server_note_upstream(struct server_request *req, const char *replica, unsigned attempts)

@@ -6,7 +6,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import LOG_LINE, TestCase, main, request  # noqa: E402
+from harness import LOG_LINE, TestCase, main, raw_exchange, request  # noqa: E402
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
@@ -67,6 +67,34 @@ class TraceContext(TestCase):
             self.assertEqual(line.group("trace_id") == TRACE_ID, kept, i)
             self.assertEqual(line.group("parent_id") is not None, kept, i)
             self.assertEqual(header(raw, "tracestate"), state if passed else None, i)
+
+    def test_repeated_fields_and_whitespace(self):
+        """W3C Trace Context level 1: two traceparent fields are no valid one (a
+        new trace, its tracestate dropped); several tracestate fields are one
+        list, joined in order; optional whitespace around a value is not part
+        of it."""
+        fake = self.fake("ok")
+        b = self.start("serve-b", "--service-a", fake.base, "--threads", "1")
+        cases = [
+            # (head lines, trace kept?, tracestate B sends)
+            (b"traceparent: %s\r\ntraceparent: %s\r\ntracestate: a=1\r\n"
+             % (VALID.encode(), VALID.encode()), False, None),
+            (b"traceparent: %s\r\ntracestate: a=1\r\ntracestate: b=2\r\n" % VALID.encode(),
+             True, "a=1,b=2"),
+            (b"traceparent: %s \t\r\ntracestate: a=1 \r\ntracestate:\tb=2\r\n" % VALID.encode(),
+             True, "a=1,b=2"),
+            (b"traceparent: %s\r\ntracestate: k=%s\r\ntracestate: x=1\r\n"
+             % (VALID.encode(), b"v" * 510), True, None),              # joined past 512
+        ]
+        for i, (lines, kept, state) in enumerate(cases):
+            reply = raw_exchange(b.port, b"GET /call-echo?msg=%d HTTP/1.1\r\nHost: x\r\n" % i + lines +
+                                 b"Connection: close\r\n\r\n")
+            self.assertTrue(reply.startswith(b"HTTP/1.1 200"), (i, reply[:80]))
+            raw = fake.requests[i]
+            line = LOG_LINE.match(b.wait_log(r"endpoint=/call-echo ", count=i + 1))
+            self.assertEqual(line.group("trace_id") == TRACE_ID, kept, i)
+            self.assertEqual(line.group("parent_id"), PARENT if kept else None, i)
+            self.assertEqual(header(raw, "tracestate"), state, i)
 
     def test_a_alone_reads_traceparent_too(self):
         a = self.start("serve-a", "--threads", "1")  # one loop: lines in request order
