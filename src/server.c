@@ -172,6 +172,8 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 		head_refused(req);
 	if (loop_timer_armed(&req->fault_timer)) /* closed while delayed: only at the daemon's stop */
 		delayed_remove(srv, req);
+	if (req->parked) /* closed while parked */
+		list_remove(&srv->parked, &req->parked_link);
 	if (server_tls_flush(req, code == MHD_REQUEST_TERMINATED_COMPLETED_OK))
 		head_timer_busy(request_watch(req), false);
 	if (req->free_data != NULL)
@@ -580,8 +582,22 @@ void server_quiesce(struct server *srv)
 	srv->listen_fd = -1;
 }
 
+/* A parked request whose connection's held TLS answer waits for room, or NULL. */
+static struct server_conn *gated_conn(const struct server *srv)
+{
+	for (struct list_link *l = srv->parked; l != NULL; l = l->next) {
+		struct server_request *req = LIST_ITEM(l, struct server_request, parked_link);
+
+		if (req->conn != NULL && req->conn->gated == req)
+			return req->conn;
+	}
+	return NULL;
+}
+
 void server_abandon(struct server *srv)
 {
+	struct server_conn *conn;
+
 	/* what still waits out a delay is answered now, and nothing more is
 	 * delayed: the drain must end within --drain-ms */
 	srv->abandoned = true;
@@ -592,10 +608,19 @@ void server_abandon(struct server *srv)
 		delayed_remove(srv, req);
 		server_resume(req);
 	}
+	/* a client that has not read its answers will not read them now: its
+	 * connection ends, as at the idle timeout */
+	while ((conn = gated_conn(srv)) != NULL)
+		server_tls_release(conn);
+	/* the role's own parked requests (B's calls) are the role's to answer */
 }
 
 void server_free(struct server *srv)
 {
+	/* libmicrohttpd aborts the process when stopped with a suspended
+	 * connection: whatever is still parked goes back to it, to be closed */
+	while (srv->parked != NULL)
+		server_resume(LIST_ITEM(srv->parked, struct server_request, parked_link));
 	loop_timer_disarm(srv->loop, &srv->mhd_timer);
 	loop_io_remove(srv->loop, &srv->mhd_io);
 	/* closes the listening socket too, unless server_quiesce() took it;

@@ -45,6 +45,7 @@ struct server {
 	bool faults;               /* fault injection is configured */
 	struct fault_dice dice;
 	struct list_link *delayed;  /* requests waiting out an injected delay */
+	struct list_link *parked;   /* every request parked (server_suspend()), until resumed */
 	struct server_stats *stats;
 	const struct server_options *options; /* borrowed */
 	_Atomic bool *stopping;        /* the process's, or NULL */
@@ -93,6 +94,7 @@ struct server_request {
 	struct server_conn *conn;             /* the connection's, borrowed; may be NULL */
 	struct loop_timer fault_timer;        /* the injected delay */
 	struct list_link delayed_link;        /* on the server's delayed list */
+	struct list_link parked_link;         /* on the server's parked list while parked */
 	const char *replica;                  /* B: the A that answered, or NULL */
 	unsigned attempts;
 	void *data;
@@ -117,5 +119,8 @@ void server_reply_error_allow(struct server_request *req, unsigned status, const
 void server_tls_hold(struct server_request *req);
 bool server_tls_flush(struct server_request *req, bool keeps_open);
 bool server_tls_gate(struct server_request *req);
+/* Ends a connection whose held answer waits for room (its client does not
+ * read): the parked request behind it goes back to MHD, which closes it. */
+void server_tls_release(struct server_conn *conn);
 
 #endif

@@ -161,11 +161,15 @@ int server_msg(struct server_request *req, const char **msg, size_t *len)
  */
 void server_suspend(struct server_request *req)
 {
+	if (!req->parked)
+		list_push(&req->server->parked, &req->parked_link);
 	req->parked = true;
 }
 
 void server_resume(struct server_request *req)
 {
+	if (req->parked)
+		list_remove(&req->server->parked, &req->parked_link);
 	req->parked = false;
 	if (req->suspended) {
 		req->suspended = false;

@@ -60,15 +60,11 @@ static int conn_flush(struct server_conn *conn)
 	return rc;
 }
 
-/* head_timer_writable: the socket has room again (or has failed). */
-static void conn_writable(void *arg)
+/* Nothing waits any more: the request parked behind the answer goes on. */
+static void conn_unsent_done(struct server_conn *conn)
 {
-	struct server_conn *conn = arg;
 	struct server_request *next = conn->gated;
 
-	if (conn_flush(conn) == 0 && head_timer_await_writable(conn->watch, conn_writable, conn) == 0)
-		return;
-	/* out, or the session failed (MHD finds that out on its next read) */
 	loop_timer_disarm(conn->server->loop, &conn->unsent_timer);
 	conn->tls_unsent = false;
 	conn->gated = NULL;
@@ -76,6 +72,17 @@ static void conn_writable(void *arg)
 		server_resume(next); /* its head made the watch busy already */
 	else
 		head_timer_busy(conn->watch, false);
+}
+
+/* head_timer_writable: the socket has room again (or has failed). */
+static void conn_writable(void *arg)
+{
+	struct server_conn *conn = arg;
+
+	if (conn_flush(conn) == 0 && head_timer_await_writable(conn->watch, conn_writable, conn) == 0)
+		return;
+	/* out, or the session failed (MHD finds that out on its next read) */
+	conn_unsent_done(conn);
 }
 
 /*
@@ -87,11 +94,15 @@ static void conn_writable(void *arg)
  */
 static void conn_unsent_expired(void *arg)
 {
-	struct server_conn *conn = arg;
+	server_tls_release(arg);
+}
 
+void server_tls_release(struct server_conn *conn)
+{
 	head_timer_await_writable(conn->watch, NULL, NULL);
 	shutdown(conn->fd, SHUT_RDWR);
-	conn_writable(conn);
+	conn_flush(conn); /* fails now; what it held is dropped with the session */
+	conn_unsent_done(conn);
 }
 
 /*

@@ -54,6 +54,7 @@ MHD_STRICT = MHD_VERSION >= (0, 9, 77)
 TIME_SCALE = 20.0 if WRAPPER else 3.0 if SANITIZED else 1.0
 # What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer print.
 SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error: |SUMMARY: \w+Sanitizer"
+                       r"|Fatal error in GNU libmicrohttpd"
                        r"|==\d+== (Invalid|Conditional|Syscall param|Mismatched)"
                        r"|==\d+== .* are definitely lost")
 LOG_LINE = re.compile(
@@ -475,11 +476,16 @@ class TestCase(unittest.TestCase):
             result = getattr(outcome, "result", None)
             errors = list(getattr(result, "errors", [])) + list(getattr(result, "failures", []))
             failed = any(t is self for t, _ in errors)
-        sanitizer_reports = []
+        sanitizer_reports, bad_exits = [], []
         for svc in self.services:
-            svc.stop()
+            running = svc.proc.poll() is None
+            status = svc.stop()
             text = svc.log_text()
             if SANITIZER.search(text):
+                sanitizer_reports.append(svc)
+            elif running and status != 0:
+                # a drain that aborts or hangs: SIGTERM must always end in exit 0
+                bad_exits.append((svc, status))
                 sanitizer_reports.append(svc)
             if failed or svc in sanitizer_reports:
                 svc.dump(200 if svc in sanitizer_reports else 40)
@@ -489,8 +495,11 @@ class TestCase(unittest.TestCase):
                 pass
         for f in self.fakes:
             f.close()
+        if bad_exits:
+            raise AssertionError("exit status after SIGTERM not 0: %s" % ", ".join(
+                "%s: %s" % (" ".join(s.args[1:]), status) for s, status in bad_exits))
         if sanitizer_reports:
-            raise AssertionError("sanitizer report in the stderr of: %s"
+            raise AssertionError("crash or sanitizer report in the stderr of: %s"
                                  % ", ".join(" ".join(s.args[1:]) for s in sanitizer_reports))
 
 

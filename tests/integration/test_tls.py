@@ -281,6 +281,22 @@ class Records(TestCase):
             c.close()
         a.wait_log(r"endpoint=/echo .* code=200 ", count=sent)
 
+    def test_a_stop_with_an_answer_waiting_for_room_drains_and_exits_0(self):
+        """A client that pipelines without reading has its next request parked
+        behind the answer that waits for room; a stop releases it (libmicrohttpd
+        aborts the process when it is stopped with a connection suspended)."""
+        a = self.start("serve-a", *tls_args(PKI.server), "--header-timeout-ms", "60000",
+                       "--drain-ms", "500")
+        c = WireClient(a.port, rcvbuf=4096)
+        try:
+            flood(self, c, PAD)
+            started = time.monotonic()
+            self.assertEqual(a.stop(), 0)
+            self.assertLess(time.monotonic() - started, 0.5 + 1.0 + 2 * TIME_SCALE)
+            self.assertIn("event=shutdown", a.log_text())
+        finally:
+            c.close()
+
     def test_a_client_that_never_reads_is_closed_after_the_idle_timeout(self):
         """The 30 s idle timeout also ends a connection whose client stops reading
         (its slot is not held for good by the request parked behind the answer)."""
