@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ip_limit.h"
 #include "log.h"
 #include "mhd_quirks.h"
 #include "server_private.h"
@@ -201,6 +202,10 @@ static struct server_conn *conn_start(struct server *srv, struct MHD_Connection 
 		conn->watch = head_timer_watch(srv->head_timer, conn->fd);
 	info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	address_format(info != NULL ? info->client_addr : NULL, conn->peer, sizeof(conn->peer));
+	if (info != NULL && info->client_addr != NULL)
+		memcpy(&conn->client, info->client_addr,
+		       info->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+								: sizeof(struct sockaddr_in));
 	return conn;
 }
 
@@ -216,6 +221,13 @@ static void connection_changed(void *cls, struct MHD_Connection *connection, voi
 	if (delta > 0) {
 		struct server_conn *conn = conn_start(srv, connection);
 
+		if (conn == NULL) {
+			/* not counted for its address: its close could not say which */
+			const union MHD_ConnectionInfo *client =
+				MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+			ip_limit_give(srv->options->ip_limit, client != NULL ? client->client_addr : NULL);
+		}
 		atomic_fetch_add_explicit(&srv->stats->connections_accepted, 1, memory_order_relaxed);
 		if (srv->options->tls != NULL) {
 			/* before its handshake, which the next MHD_run() starts */
@@ -245,6 +257,7 @@ static void connection_changed(void *cls, struct MHD_Connection *connection, voi
 			loop_timer_disarm(srv->loop, &conn->unsent_timer);
 			head_timer_forget(srv->head_timer, conn->watch);
 			tls_server_release(srv->options->tls, conn->tls);
+			ip_limit_give(srv->options->ip_limit, (const struct sockaddr *)&conn->client);
 			free(conn);
 		}
 		*socket_context = NULL;
@@ -254,10 +267,11 @@ static void connection_changed(void *cls, struct MHD_Connection *connection, voi
 }
 
 /*
- * The accept policy: past --max-connections a new connection is closed at
- * once, never left waiting in the kernel's queue (which is what MHD's own
- * limit does: it stops accepting). Loops accepting at the same instant may
- * pass the limit by one connection each.
+ * The accept policy: past --max-connections, or past --max-connections-per-ip
+ * from the client's address, a new connection is closed at once, never left
+ * waiting in the kernel's queue (which is what MHD's own limit does: it stops
+ * accepting). Both limits are the process's. Loops accepting at the same
+ * instant may pass --max-connections by one connection each.
  */
 static enum MHD_Result connection_allowed(void *cls, const struct sockaddr *addr,
 					  socklen_t addrlen)
@@ -266,11 +280,10 @@ static enum MHD_Result connection_allowed(void *cls, const struct sockaddr *addr
 	const struct server_options *options = srv->options;
 
 	srv->active = true;
-	if (options->connections_open == NULL)
-		return MHD_YES;
-	return options->connections_open(options->connections_arg) < srv->config->max_connections
-		       ? MHD_YES
-		       : MHD_NO;
+	if (options->connections_open != NULL &&
+	    options->connections_open(options->connections_arg) >= srv->config->max_connections)
+		return MHD_NO;
+	return ip_limit_take(options->ip_limit, addr) ? MHD_YES : MHD_NO;
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connection,
@@ -530,7 +543,6 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 		flags, 0, connection_allowed, srv, access_handler, srv,
 		MHD_OPTION_LISTEN_SOCKET, listen_fd,
 		MHD_OPTION_CONNECTION_LIMIT, limit,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
 		MHD_OPTION_URI_LOG_CALLBACK, uri_started, srv,

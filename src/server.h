@@ -14,6 +14,7 @@
 struct server;
 struct server_request;
 struct tls_server;
+struct ip_limit;
 
 /* A server's counters, kept by the caller so that they outlive the server
  * (another thread may read them for /metrics while this one stops). */
@@ -51,6 +52,9 @@ struct server_options {
 	_Atomic bool *stopping;
 	/* The TLS files (NULL: plain HTTP), borrowed for the servers' life. */
 	struct tls_server *tls;
+	/* The process's connections per client address (--max-connections-per-ip),
+	 * shared by every server; borrowed; NULL: no such limit. */
+	struct ip_limit *ip_limit;
 };
 
 /* Registers the routes as the metrics' endpoint labels. Once per process,

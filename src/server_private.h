@@ -5,6 +5,7 @@
 #include <microhttpd.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "address.h"
 #include "fault.h"
@@ -65,6 +66,7 @@ struct server_conn {
 	struct server *server;
 	struct server_request *gated;         /* the next request, parked meanwhile */
 	char peer[ADDRESS_TEXT_MAX];          /* the client, formatted once */
+	struct sockaddr_storage client;       /* the client's address, counted in ip_limit */
 };
 
 /* Per-request state: MHD's req_cls, created in uri_started() and freed in

@@ -18,6 +18,7 @@
 
 #include "address.h"
 #include "idle_trim.h"
+#include "ip_limit.h"
 #include "log.h"
 #include "mhd_quirks.h"
 #include "metrics.h"
@@ -483,7 +484,8 @@ int service_run(const struct config *cfg, const struct service_role *role)
 	svc.count = cfg->threads > 0 ? cfg->threads : 1;
 	svc.workers = calloc(svc.count, sizeof(*svc.workers));
 	fds = calloc(svc.count, sizeof(*fds));
-	if (svc.workers == NULL || fds == NULL) {
+	svc.server.ip_limit = ip_limit_new(cfg->max_connections_per_ip);
+	if (svc.workers == NULL || fds == NULL || svc.server.ip_limit == NULL) {
 		log_failure("start: out of memory");
 		goto done;
 	}
@@ -534,6 +536,7 @@ int service_run(const struct config *cfg, const struct service_role *role)
 done:
 	if (svc.server.tls != NULL)
 		tls_server_free(svc.server.tls);
+	ip_limit_free(svc.server.ip_limit);
 	free(fds);
 	free(svc.workers);
 	pthread_cond_destroy(&svc.changed);

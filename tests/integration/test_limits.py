@@ -53,6 +53,31 @@ def socket_count(pid):
 
 
 class Limits(TestCase):
+    def test_max_connections_per_ip_is_the_process_s_whatever_the_loops(self):
+        """--max-connections-per-ip 5 admits 5 connections from one address with
+        1, 2 or 4 loops (each loop's daemon admitted 5 of its own before); past
+        it a connection is closed at once, and a slot frees when one closes."""
+        for threads in ("1", "2", "4"):
+            a = self.start("serve-a", "--max-connections-per-ip", "5", "--threads", threads)
+            held = [held_connection(a.port) for _ in range(5)]
+            try:
+                for _ in range(5):
+                    self.assertTrue(closed_at_once(a.port, 5 * TIME_SCALE), threads)
+                held.pop().close()
+                deadline = time.monotonic() + 5 * TIME_SCALE
+                while True:  # the server sees the close on its next turn
+                    try:
+                        held.append(held_connection(a.port))
+                        break
+                    except (AssertionError, ConnectionResetError):
+                        self.assertLess(time.monotonic(), deadline, threads)
+                        time.sleep(0.05)
+                self.assertTrue(closed_at_once(a.port, 5 * TIME_SCALE), threads)
+            finally:
+                for s in held:
+                    s.close()
+            a.stop()
+
     def test_past_max_connections_closed_at_once_then_a_slot_frees(self):
         a = self.start("serve-a", "--max-connections", "10", "--threads", "2")
         held = [held_connection(a.port) for _ in range(10)]
