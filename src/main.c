@@ -5,7 +5,6 @@
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
-#include <sys/resource.h>
 
 #include "config.h"
 #include "log.h"
@@ -23,20 +22,6 @@ static void version_print(void)
 
 	printf("echosvc %s\nlibmicrohttpd %s, libcurl %s, cJSON %s, GnuTLS %s\n", ECHOSVC_VERSION,
 	       MHD_get_version(), curl->version, cJSON_Version(), gnutls_check_version(NULL));
-}
-
-/* Each client connection and, in B, each call to A holds a descriptor:
- * --max-connections 1024 with as many calls in flight needs more than the
- * usual soft limit of 1024. Raise it to the hard limit, as nginx does with
- * worker_rlimit_nofile. */
-static void raise_file_limit(void)
-{
-	struct rlimit limit;
-
-	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-		limit.rlim_cur = limit.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &limit);
-	}
 }
 
 int main(int argc, char **argv)
@@ -73,7 +58,6 @@ int main(int argc, char **argv)
 	}
 	/* a peer that closes early must not kill the process */
 	signal(SIGPIPE, SIG_IGN);
-	raise_file_limit();
 	notify_init();
 	switch (cfg.role) {
 	case CONFIG_ROLE_A:

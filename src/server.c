@@ -281,7 +281,7 @@ static enum MHD_Result connection_allowed(void *cls, const struct sockaddr *addr
 
 	srv->active = true;
 	if (options->connections_open != NULL &&
-	    options->connections_open(options->connections_arg) >= srv->config->max_connections)
+	    options->connections_open(options->connections_arg) >= options->max_connections)
 		return MHD_NO;
 	return ip_limit_take(options->ip_limit, addr) ? MHD_YES : MHD_NO;
 }
@@ -501,7 +501,7 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	/* --max-connections is the process's, held by connection_allowed();
 	 * MHD's own limit only backs it up (when reached MHD stops accepting,
 	 * and connections would wait in the kernel's queue). */
-	unsigned limit = cfg->max_connections + 64;
+	unsigned limit = options->max_connections + 64;
 	const union MHD_DaemonInfo *info;
 	struct MHD_OptionItem tls_options[4] = {{MHD_OPTION_END, 0, NULL}};
 	struct MHD_OptionItem quirk_options[MHD_QUIRKS_OPTIONS_MAX + 1] = {{MHD_OPTION_END, 0, NULL}};

@@ -47,6 +47,8 @@ struct server_options {
 	 * Called from any loop. */
 	unsigned (*connections_open)(void *arg);
 	void *connections_arg;
+	/* --max-connections as it fits the descriptor limit (fd_budget.h) */
+	unsigned max_connections;
 	/* Set once a stop signal has arrived: /readyz answers 503 from then
 	 * on, on every loop at once. NULL: always ready. */
 	_Atomic bool *stopping;

@@ -18,6 +18,7 @@
 
 #include "address.h"
 #include "idle_trim.h"
+#include "fd_budget.h"
 #include "ip_limit.h"
 #include "log.h"
 #include "mhd_quirks.h"
@@ -480,8 +481,14 @@ int service_run(const struct config *cfg, const struct service_role *role)
 	svc.server = role->server;
 	svc.server.connections_open = connections_open;
 	svc.server.connections_arg = &svc;
-	svc.server.stopping = &svc.stopping;
 	svc.count = cfg->threads > 0 ? cfg->threads : 1;
+	svc.server.max_connections =
+		fd_budget_connections(cfg->max_connections,
+				      cfg->role == CONFIG_ROLE_B ? cfg->max_inflight : 0,
+				      (unsigned)svc.count, error, sizeof(error));
+	if (error[0] != '\0')
+		log_event("warning", "message", error);
+	svc.server.stopping = &svc.stopping;
 	svc.workers = calloc(svc.count, sizeof(*svc.workers));
 	fds = calloc(svc.count, sizeof(*fds));
 	svc.server.ip_limit = ip_limit_new(cfg->max_connections_per_ip);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "buffer.h"
 #include "curl_loop.h"
@@ -20,7 +22,7 @@
 #define POOL_MAX 1024        /* idle easy handles a lane keeps for reuse */
 
 static const char *const outcome_names[UPSTREAM_OUTCOME_COUNT] = {
-	"ok", "refused", "timeout", "bad_response", "tls", "circuit_open", "overloaded",
+	"ok", "refused", "timeout", "bad_response", "tls", "circuit_open", "overloaded", "local",
 };
 
 #define NO_REPLICA CONFIG_REPLICAS_MAX /* the row of calls that made no attempt */
@@ -288,6 +290,21 @@ fail:
 	return -1;
 }
 
+/* Whether this process can open a socket now: 0, or the errno of a
+ * shortage (EMFILE, ENFILE, ENOBUFS, ENOMEM). libcurl reports a socket it
+ * could not make, or a resolver it could not start, as a failure to
+ * connect, and not always with the cause. */
+static int socket_shortage(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	return errno;
+}
+
 /* curl_loop_done: an attempt has ended. */
 static void attempt_done(void *arg, CURL *easy, CURLcode code)
 {
@@ -318,6 +335,17 @@ static void attempt_done(void *arg, CURL *easy, CURLcode code)
 	attempt.tls = up->replicas.replica[call->replica].url->tls;
 	attempt.new_connection = connects > 0;
 	upstream_classify(&attempt, up->cfg->timeout_ms, up->cfg->connect_timeout_ms, &failure);
+	if (!attempt.sent && (code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST) &&
+	    (upstream_classify_local((int)attempt.os_errno, &failure) ||
+	     upstream_classify_local(socket_shortage(), &failure))) {
+		/* B's own: not A's failure, so not its breaker's and not retried
+		 * on another replica; counted apart, with no replica */
+		upstream_replicas_cancel(&up->replicas, call->replica);
+		atomic_fetch_add_explicit(&lane->counts->outcome[NO_REPLICA][UPSTREAM_LOCAL], 1,
+					  memory_order_relaxed);
+		call_end(call, &failure, NULL, 0);
+		return;
+	}
 	if (failure.status == 0 &&
 	    upstream_check_answer(call->answer.data, call->answer.len, &echo, &echo_len,
 				  &failure) == 0) {

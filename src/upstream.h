@@ -18,6 +18,7 @@ enum upstream_outcome {
 	UPSTREAM_TLS,
 	UPSTREAM_CIRCUIT_OPEN,
 	UPSTREAM_OVERLOADED,
+	UPSTREAM_LOCAL,        /* B could not open a socket: B's shortage, not A's */
 	UPSTREAM_OUTCOME_COUNT
 };
 

@@ -45,6 +45,22 @@ void upstream_failure_set(struct upstream_failure *f, unsigned status,
 	snprintf(f->cause, sizeof(f->cause), "%s", cause);
 }
 
+bool upstream_classify_local(int error, struct upstream_failure *failure)
+{
+	char cause[96];
+	size_t at;
+
+	if (error != EMFILE && error != ENFILE && error != ENOBUFS && error != ENOMEM)
+		return false;
+	snprintf(cause, sizeof(cause), "B cannot open a connection: %s", strerror(error));
+	/* "Too many open files" reads as part of the sentence */
+	at = strlen("B cannot open a connection: ");
+	if (cause[at] >= 'A' && cause[at] <= 'Z')
+		cause[at] = (char)(cause[at] - 'A' + 'a');
+	upstream_failure_set(failure, 503, UPSTREAM_LOCAL, 0, cause);
+	return true;
+}
+
 void upstream_classify(const struct upstream_attempt *a, unsigned timeout_ms,
 		       unsigned connect_timeout_ms, struct upstream_failure *failure)
 {

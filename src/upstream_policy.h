@@ -44,6 +44,14 @@ struct upstream_attempt {
 };
 
 /* Classifies a finished attempt. */
+/*
+ * B's own shortage (error: EMFILE, ENFILE, ENOBUFS or ENOMEM), which ended
+ * an attempt before a byte reached A: 503 "B cannot open a connection: …",
+ * outcome local, not retried. Returns whether error is such a shortage
+ * (failure is then set).
+ */
+bool upstream_classify_local(int error, struct upstream_failure *failure);
+
 void upstream_classify(const struct upstream_attempt *a, unsigned timeout_ms,
 		       unsigned connect_timeout_ms, struct upstream_failure *failure);
 

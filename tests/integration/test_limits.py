@@ -10,7 +10,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import TIME_SCALE, TestCase, cpu_seconds, main, request  # noqa: E402
+from harness import TIME_SCALE, TestCase, cpu_seconds, main, metric_value, request  # noqa: E402
 
 
 def held_connection(port):
@@ -52,7 +52,83 @@ def socket_count(pid):
     return count
 
 
+def kept_alive_get(sock, path):
+    """One request on an open connection; returns (status, body)."""
+    sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+    reply = b""
+    while b"\r\n\r\n" not in reply:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError("closed: %r" % reply)
+        reply += chunk
+    head, body = reply.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"Content-Length: (\d+)", head, re.I).group(1))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return int(head.split()[1]), body
+
+
 class Limits(TestCase):
+    def test_a_descriptor_limit_that_does_not_fit_lowers_the_connection_limit(self):
+        """With the default --max-connections 1024 and 64 descriptors, the limit
+        is lowered to what fits, once said; past it a connection is closed at
+        once (it hung in the kernel's queue before), and /health is served as
+        soon as a slot frees."""
+        def small_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+        a = self.start("serve-a", "--threads", "1", preexec=small_limit)
+        warnings = [l for l in a.log_lines() if "event=warning" in l]
+        self.assertEqual(len(warnings), 1, warnings)
+        fits = int(re.search(r"at most (\d+) connections are accepted", warnings[0]).group(1))
+        self.assertGreater(fits, 0)
+        self.assertLess(fits, 64)
+        held = [held_connection(a.port) for _ in range(fits)]
+        try:
+            for _ in range(5):
+                self.assertTrue(closed_at_once(a.port, 5 * TIME_SCALE))
+            held.pop().close()
+            deadline = time.monotonic() + 5 * TIME_SCALE
+            while True:
+                try:
+                    held.append(held_connection(a.port))
+                    break
+                except (AssertionError, ConnectionResetError):
+                    self.assertLess(time.monotonic(), deadline)
+                    time.sleep(0.05)
+        finally:
+            for s in held:
+                s.close()
+
+    def test_b_out_of_descriptors_is_b_s_own_failure(self):
+        """B that cannot open a socket to A answers 503 naming itself, counts it
+        as outcome local with no replica, and neither retries it on another
+        replica nor opens A's circuit: once descriptors are free again, the next
+        call is served."""
+        a = self.start("serve-a")
+        b = self.start("serve-b", "--service-a", "%s,%s" % (a.base, a.base), "--threads", "1",
+                       "--breaker-failures", "2")
+        pid = b.proc.pid
+        client = socket.create_connection(("127.0.0.1", b.port), timeout=10 * TIME_SCALE)
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        try:
+            self.assertEqual(kept_alive_get(client, "/health")[0], 200)
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (len(os.listdir("/proc/%d/fd" % pid)), hard))
+            for i in range(4):
+                status, body = kept_alive_get(client, "/call-echo?msg=%d" % i)
+                self.assertEqual(status, 503, body)
+                self.assertIn("B cannot open a connection: too many open files", body.decode())
+            text = kept_alive_get(client, "/metrics")[1].decode()
+            self.assertEqual(metric_value(text, 'echosvc_upstream_requests_total{replica="none",outcome="local"}'), 4)
+            self.assertEqual(metric_value(text, 'echosvc_upstream_requests_total{outcome="refused"}'), 0)
+            self.assertEqual(metric_value(text, "echosvc_circuit_open"), 0)
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+            status, body = kept_alive_get(client, "/call-echo?msg=back")
+            self.assertEqual((status, body), (200, b'{"service_a":{"echo":"back"},"service_b":"ok"}\n'))
+        finally:
+            client.close()
+        b.wait_log(r'error="Get \\"http://127\.0\.0\.1:\d+/echo\?msg=0\\": B cannot open a connection: '
+                   r'too many open files".* code=503 ')
+
     def test_max_connections_per_ip_is_the_process_s_whatever_the_loops(self):
         """--max-connections-per-ip 5 admits 5 connections from one address with
         1, 2 or 4 loops (each loop's daemon admitted 5 of its own before); past

@@ -219,6 +219,21 @@ static void test_answer_check(void **state)
 	check_answer("[\"echo\"]", NULL, "answer has no string \"echo\"");
 }
 
+static void test_local_shortage(void **state)
+{
+	struct upstream_failure f;
+
+	assert_true(upstream_classify_local(EMFILE, &f));
+	assert_int_equal(f.status, 503);
+	assert_int_equal(f.outcome, UPSTREAM_LOCAL);
+	assert_false(f.retryable);
+	assert_string_equal(f.cause, "B cannot open a connection: too many open files");
+	assert_true(upstream_classify_local(ENOBUFS, &f));
+	assert_true(upstream_classify_local(ENFILE, &f));
+	assert_false(upstream_classify_local(ECONNREFUSED, &f));
+	assert_false(upstream_classify_local(0, &f));
+}
+
 static void test_answer_with_a_raw_nul(void **state)
 {
 	static const char answer[] = "{\"echo\":\"a\0b\"}";
@@ -314,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_bad_answers),
 		cmocka_unit_test(test_answer_check),
 		cmocka_unit_test(test_answer_with_a_raw_nul),
+		cmocka_unit_test(test_local_shortage),
 		cmocka_unit_test(test_replicas_round_robin),
 		cmocka_unit_test(test_replicas_retry_and_all_open),
 	};
