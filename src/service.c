@@ -21,6 +21,7 @@
 #include "fd_budget.h"
 #include "ip_limit.h"
 #include "log.h"
+#include "reload.h"
 #include "mhd_quirks.h"
 #include "metrics.h"
 #include "notify.h"
@@ -420,28 +421,11 @@ static void exit_now(int signal_number)
 	_exit(128 + signal_number);
 }
 
-/* SIGHUP: the TLS files are loaded again; new handshakes use them, open
- * connections keep theirs, and files that do not load change nothing. */
-static void reload(struct tls_server *tls)
-{
-	char error[CONFIG_ERROR_MAX];
-
-	if (tls == NULL) {
-		log_event("sighup", "action", "ignored: no files to reload");
-	} else if (tls_server_reload(tls, error, sizeof(error)) < 0) {
-		const char *pairs[] = {"status", "error", "error", error};
-
-		log_event_pairs("reload", pairs, 2);
-	} else {
-		log_event("reload", "status", "ok");
-	}
-}
-
 /* Waits for SIGINT or SIGTERM, then sets stopping (before event=draining is
  * logged: whoever reads that line finds /readyz at 503); from then on a
  * second signal ends the process. SIGHUP reloads the TLS files, or is
  * logged and ignored. */
-static int wait_stop_signal(_Atomic bool *stopping, struct tls_server *tls)
+static int wait_stop_signal(_Atomic bool *stopping, struct reloader *reloader)
 {
 	struct sigaction second = {0};
 	sigset_t waited, stop_signals;
@@ -457,7 +441,7 @@ static int wait_stop_signal(_Atomic bool *stopping, struct tls_server *tls)
 			continue;
 		if (signal_number != SIGHUP)
 			break;
-		reload(tls);
+		reloader_request(reloader); /* returns at once, whatever reading takes */
 	}
 	atomic_store(stopping, true);
 	log_event("draining", "signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
@@ -475,6 +459,7 @@ int service_run(const struct config *cfg, const struct service_role *role)
 	char error[CONFIG_ERROR_MAX], shown[CONFIG_HOST_MAX + 16];
 	int *fds = NULL, status = 1;
 	const char *warning;
+	struct reloader *reloader = NULL;
 
 	pthread_mutex_init(&svc.lock, NULL);
 	pthread_cond_init(&svc.changed, NULL);
@@ -507,6 +492,11 @@ int service_run(const struct config *cfg, const struct service_role *role)
 			goto done;
 		}
 	}
+	reloader = reloader_new(svc.server.tls);
+	if (reloader == NULL) {
+		log_failure("start: out of memory");
+		goto done;
+	}
 	if (metrics_add_source(render_stats, &svc) < 0 ||
 	    listen_open(&cfg->listen, fds, svc.count, error, sizeof(error)) < 0) {
 		log_failure(error);
@@ -529,7 +519,7 @@ int service_run(const struct config *cfg, const struct service_role *role)
 	log_event("listening", "addr", shown);
 	snprintf(error, sizeof(error), "READY=1\nSTATUS=serving on %s", shown);
 	notify_send(error);
-	wait_stop_signal(&svc.stopping, svc.server.tls);
+	wait_stop_signal(&svc.stopping, reloader);
 	notify_send("STOPPING=1\nSTATUS=draining: /readyz answers 503");
 	pause_ms(cfg->shutdown_delay_ms);
 	notify_send("STATUS=draining: listening sockets closed, finishing requests in flight");
@@ -541,7 +531,8 @@ int service_run(const struct config *cfg, const struct service_role *role)
 	log_event("shutdown", NULL, NULL);
 	status = 0;
 done:
-	if (svc.server.tls != NULL)
+	/* a reload stuck reading a file keeps the files it may still use */
+	if (reloader_free(reloader) && svc.server.tls != NULL)
 		tls_server_free(svc.server.tls);
 	ip_limit_free(svc.server.ip_limit);
 	free(fds);

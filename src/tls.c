@@ -40,7 +40,9 @@ struct tls_server {
 static int file_read(const char *flag, const char *path, gnutls_datum_t *out, char *error,
 		     size_t error_size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer;
+	 * only a regular file is read */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	struct stat st;
 	size_t done = 0;
 	char *data = NULL;
@@ -49,7 +51,11 @@ static int file_read(const char *flag, const char *path, gnutls_datum_t *out, ch
 		snprintf(error, error_size, "%s %s: %s", flag, path, strerror(errno));
 		goto fail;
 	}
-	if (!S_ISREG(st.st_mode) || st.st_size > PEM_MAX) {
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(error, error_size, "%s %s: not a regular file", flag, path);
+		goto fail;
+	}
+	if (st.st_size > PEM_MAX) {
 		snprintf(error, error_size, "%s %s: not a PEM file of at most %d bytes", flag, path,
 			 PEM_MAX);
 		goto fail;

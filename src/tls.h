@@ -22,7 +22,7 @@ struct tls_server *tls_server_load(const struct config *cfg, char *error, size_t
 /*
  * Loads the same files again; on success new handshakes use them, open
  * connections keep theirs. On failure the old ones stay and error says why.
- * Returns 0 or -1. One thread at a time (the main thread's signal wait).
+ * Returns 0 or -1. One thread at a time (reload.c runs one reload at a time).
  */
 int tls_server_reload(struct tls_server *tls, char *error, size_t error_size);
 

@@ -495,6 +495,29 @@ class Reload(TestCase):
         finally:
             kept.close()
 
+    def test_a_file_that_is_no_regular_file_never_holds_up_a_stop(self):
+        """A FIFO where the certificate was (as a hung mount would: opening it
+        blocked): the reload fails naming the file, and SIGTERM still starts the
+        drain at once. The reload blocked the signal thread before, and every
+        stop signal after it was ignored."""
+        work = tempfile.mkdtemp(prefix="echosvc-fifo-", dir=PKI_DIR.name)
+        cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+        shutil.copy(PKI.server[0], cert)
+        shutil.copy(PKI.server[1], key)
+        a = self.start("serve-a", "--tls-cert", cert, "--tls-key", key)
+        os.unlink(cert)
+        os.mkfifo(cert)
+        a.send(signal.SIGHUP)
+        line = a.wait_log(r"event=reload status=error ", 5 * TIME_SCALE)
+        self.assertIn("%s: not a regular file" % cert, line)
+        status, _, peer = https_get(a.port, "/health", client_context())
+        self.assertEqual((status, peer), (200, der(PKI.server)))
+        started = time.monotonic()
+        a.send(signal.SIGTERM)
+        a.wait_log(r"event=draining", 5 * TIME_SCALE)
+        self.assertLess(time.monotonic() - started, 0.1 * TIME_SCALE + 0.2)
+        self.assertEqual(a.proc.wait(30 * TIME_SCALE), 0)
+
     def test_replaced_credentials_are_freed_with_their_last_connection(self):
         # A SIGHUP may come every day (logrotate sends one): each reload used to keep
         # the credentials it replaced until exit, about 30 KiB each
@@ -556,6 +579,9 @@ class StartUp(TestCase):
         garbage = os.path.join(PKI_DIR.name, "garbage.pem")
         with open(garbage, "w") as f:
             f.write("hello\n")
+        fifo = os.path.join(PKI_DIR.name, "fifo.pem")  # opening it blocked start-up for good
+        if not os.path.exists(fifo):
+            os.mkfifo(fifo)
         cases = [
             (["serve-a", "--tls-cert", missing, "--tls-key", PKI.server[1]], missing),
             (["serve-a", "--tls-cert", PKI.server[0], "--tls-key", garbage], garbage),
@@ -563,6 +589,8 @@ class StartUp(TestCase):
             (["serve-b", *tls_args(PKI.server), "--tls-client-ca", garbage], garbage),
             (["serve-b", "--service-a-ca", missing], missing),
             (["serve-b", "--service-a-cert", garbage, "--service-a-key", PKI.client[1]], garbage),
+            (["serve-a", "--tls-cert", fifo, "--tls-key", PKI.server[1]], fifo + ": not a regular file"),
+            (["serve-a", "--tls-cert", PKI.server[0], "--tls-key", PKI_DIR.name], "not a regular file"),
         ]
         for args, named in cases:
             r = self.run_bin(*args)
