@@ -34,6 +34,7 @@ struct framing {
 	unsigned content_lengths;
 	unsigned hosts;
 	size_t lines_size;        /* the header lines as "name: value" CR LF */
+	unsigned lines;
 };
 
 /* A Host field's value (RFC 9110 7.2: uri-host [":" port]) holds no
@@ -56,6 +57,7 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
 	struct framing *f = cls;
 
 	f->lines_size += key_size + 2 + value_size + 2;
+	f->lines++;
 	if (strpbrk(key, " \t") != NULL)
 		f->error = "whitespace before a colon in a header";
 	else if (value != NULL && memchr(value, '\r', value_size) != NULL)
@@ -86,8 +88,12 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
  * string hid, a folded line joined to the one before, or more than one space
  * before a value, which no common client sends. Returns the reason, or NULL.
  */
+#define STRINGIFY(x) #x
+#define NUMBER(x) STRINGIFY(x)
+
 const char *request_head_framing_error(struct MHD_Connection *connection, const char *method,
-				       size_t target_len, const char *version, bool *values_cut)
+				       size_t target_len, const char *version, unsigned *status,
+				       bool *values_cut)
 {
 	struct framing f = {0};
 	const union MHD_ConnectionInfo *size =
@@ -95,9 +101,15 @@ const char *request_head_framing_error(struct MHD_Connection *connection, const 
 	size_t head_size = size != NULL ? size->header_size : 0;
 
 	*values_cut = false;
+	*status = 400;
 	MHD_get_connection_values_n(connection, MHD_HEADER_KIND, framing_header, &f);
 	if (f.error != NULL)
 		return f.error;
+	if (f.lines_size > REQUEST_HEAD_BYTES_MAX || f.lines > REQUEST_HEAD_LINES_MAX) {
+		*status = 431;
+		return "request header fields too large: more than " NUMBER(REQUEST_HEAD_BYTES_MAX)
+		       " bytes or " NUMBER(REQUEST_HEAD_LINES_MAX) " lines";
+	}
 	if (mhd_quirks_get()->hides_head_bytes &&
 	    head_size > strlen(method) + 1 + target_len + 1 + strlen(version) + 2 + f.lines_size + 2) {
 		*values_cut = true;

@@ -6,6 +6,11 @@
 #include <stdbool.h>
 
 #define REQUEST_HEAD_ID_MAX 128     /* longest X-Request-Id kept */
+/* The header budget beside a maximal request line (the contract's): header
+ * lines of at most this many bytes, as "name: value" CR LF, in at most this
+ * many lines, Cookie included. */
+#define REQUEST_HEAD_BYTES_MAX 8192
+#define REQUEST_HEAD_LINES_MAX 100
 #define REQUEST_HEAD_NEW_ID_LEN 32  /* hex digits of an id echosvc makes */
 
 /* Whether a client's X-Request-Id is kept: 1-128 of [A-Za-z0-9._:-]. */
@@ -23,12 +28,15 @@ void request_head_new_id(char id[REQUEST_HEAD_NEW_ID_LEN + 1]);
  * or an invalid one), holds a bare CR or a NUL byte, or is HTTP/1.1 without
  * Host. method and version are the access handler's; target_len is the
  * length of the raw target as the URI log callback saw it. NULL when the
- * head is fine. The string is static. *values_cut tells that the head hides
+ * head is fine. The string is static. *status is the answer's: 400, or 431
+ * for header lines past the budget (REQUEST_HEAD_BYTES_MAX in
+ * REQUEST_HEAD_LINES_MAX lines). *values_cut tells that the head hides
  * bytes, so that a header's value as libmicrohttpd gives it may not be what
  * the client sent.
  */
 const char *request_head_framing_error(struct MHD_Connection *connection, const char *method,
-				       size_t target_len, const char *version, bool *values_cut);
+				       size_t target_len, const char *version, unsigned *status,
+				       bool *values_cut);
 
 /* Whether method is a token (RFC 9110 5.6.2: one or more tchar). */
 bool request_head_method_valid(const char *method);

@@ -20,7 +20,18 @@
 #include "server_private.h"
 #include "tls.h"
 
-#define SERVER_HEADER_ROOM (8 * 1024) /* headers beside a maximal request line */
+/*
+ * A connection's memory pool holds its request head and what libmicrohttpd
+ * makes of it: an entry (pointers and sizes, 56 bytes on 64-bit) for each
+ * header line and for each cookie, a copy of the Cookie header to split it,
+ * and the answer's head. Sized so that a head within the contract's budget
+ * (request_head.h) always fits with its answer: past the budget echosvc
+ * answers 431 itself, never libmicrohttpd by closing with no answer.
+ */
+#define POOL_ENTRY 64            /* an entry, rounded up */
+#define POOL_COOKIE_BYTES 32     /* at most one cookie per this many bytes of Cookie */
+#define POOL_LINE_EXTRA 256      /* the request line beside msg: method, path, version, host */
+#define POOL_REPLY 1536          /* the answer's head and libmicrohttpd's own bookkeeping */
 #define ACCEPT_RETRY_MS 100    /* out of file descriptors with no connection */
 
 static atomic_uint servers_made; /* each loop's fault dice is its own stream */
@@ -299,13 +310,14 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 	if (!req->started) {
 		char traceparent[TRACE_PARENT_LEN + 2];
 		bool values_cut = false;
+		unsigned refusal = 400;
 		const char *framing =
 			req->cr_in_target      ? "a bare CR in the request line"
 			: req->space_in_target ? "extra spaces in the request line"
 			: !request_head_method_valid(method) ? "a method that is not a token"
 					       : request_head_framing_error(connection, method,
-									    req->target_len,
-									    version, &values_cut);
+									    req->target_len, version,
+									    &refusal, &values_cut);
 
 		req->started = true;
 		req->version = version;
@@ -324,7 +336,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 		if (framing != NULL) {
 			/* answered before any body is read; MHD then reads no more */
 			req->close = true;
-			server_reply_error(req, 400, framing);
+			server_reply_error(req, refusal, framing);
 			return MHD_YES;
 		}
 		if (req->method_label == METRICS_OTHER) {
@@ -494,10 +506,12 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	struct server *srv = calloc(1, sizeof(*srv));
 	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
 	/* Room for a msg at the limit even when every byte is percent-encoded
-	 * (the limit is --max-msg-bytes, not the URL length), beside 8 KiB of
-	 * headers as nginx allows, and 1 KiB for MHD's own bookkeeping; not more
-	 * (MHD_QUIRK_POOL_ZEROED). */
-	size_t memory = (size_t)cfg->max_msg_bytes * 3 + SERVER_HEADER_ROOM + 1024;
+	 * (the limit is --max-msg-bytes, not the URL length), beside the header
+	 * budget and what libmicrohttpd makes of it; not more: it is zeroed after
+	 * every request (MHD_QUIRK_POOL_ZEROED) */
+	size_t memory = (size_t)cfg->max_msg_bytes * 3 + POOL_LINE_EXTRA + REQUEST_HEAD_BYTES_MAX +
+			REQUEST_HEAD_LINES_MAX * POOL_ENTRY + REQUEST_HEAD_BYTES_MAX +
+			REQUEST_HEAD_BYTES_MAX / POOL_COOKIE_BYTES * POOL_ENTRY + POOL_REPLY;
 	/* --max-connections is the process's, held by connection_allowed();
 	 * MHD's own limit only backs it up (when reached MHD stops accepting,
 	 * and connections would wait in the kernel's queue). */

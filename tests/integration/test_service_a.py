@@ -7,6 +7,8 @@ import sys
 import time
 import urllib.parse
 
+REQUEST_HEAD_BYTES = 8192  # the contract's header budget: 8 KiB in up to 100 lines
+
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import (LOG_LINE, MHD_STRICT, TIME_SCALE, WRAPPER, TestCase, compact,  # noqa: E402
                      half_closed_exchanges, main, metric, raw_exchange, request, thread_files)
@@ -121,6 +123,56 @@ class ServiceA(TestCase):
         self.assertTrue(reply.endswith(compact({"echo": "A" * 4096})))
         reply = raw_exchange(a.port, with_headers(16384))
         self.assertTrue(reply.startswith(b"HTTP/1.1 431"), reply[:80])
+
+    def test_the_header_budget_grid(self):
+        """Any head of up to 8 KiB of header lines in up to 100 lines, a browser's
+        Cookie included, beside a short or a maximal request line, is served by A
+        and by B; one byte or one line more is a 431, logged and counted. Before,
+        20 lines beside a maximal request line got 431, and some heads a close
+        with no answer while the log said 200."""
+        a = self.start("serve-a")
+        b = self.start("serve-b", "--service-a", a.base)
+
+        def fields(lines, cookies):
+            fixed = [b"Host: x", b"Connection: close"]
+            if cookies:
+                fixed.append(b"Cookie: " + b"; ".join(b"c%d=%s" % (i, b"v" * 40)
+                                                      for i in range(cookies)))
+            return fixed + [b"X-H%03d: " % i for i in range(lines - len(fixed))]
+
+        def head(path, lines, size, cookies):
+            """A head of `lines` header lines taking `size` bytes (as name: value
+            CR LF), the X- lines padded to make it up."""
+            block = fields(lines, cookies)
+            extra = [i for i, f in enumerate(block) if f.startswith(b"X-H")]
+            pad = size - sum(len(f) + 2 for f in block)
+            for n, i in enumerate(extra):
+                block[i] += b"v" * (pad // len(extra) + (pad % len(extra) if n == 0 else 0))
+            text = b"".join(f + b"\r\n" for f in block)
+            self.assertEqual(len(text), size)
+            return b"GET " + path + b" HTTP/1.1\r\n" + text + b"\r\n"
+
+        served = refused = 0
+        for port, route in ((a.port, b"/echo"), (b.port, b"/call-echo")):
+            for msg in (b"x", b"%41" * 4096):
+                path = route + b"?msg=" + msg
+                for lines in (4, 10, 20, 40, 78, 100):
+                    for cookies in (0, 90):
+                        least = sum(len(f) + 2 for f in fields(lines, cookies))
+                        for total in (least, (least + REQUEST_HEAD_BYTES) // 2, REQUEST_HEAD_BYTES):
+                            reply = raw_exchange(port, head(path, lines, total, cookies))
+                            self.assertTrue(reply.startswith(b"HTTP/1.1 200"),
+                                            (route, len(msg), lines, total, cookies, reply[:60]))
+                            served += 1
+                # past the budget by a byte, or by a line
+                for lines, total in ((40, REQUEST_HEAD_BYTES + 1), (101, 2000)):
+                    reply = raw_exchange(port, head(path, lines, total, 0))
+                    self.assertTrue(reply.startswith(b"HTTP/1.1 431"), (route, lines, total, reply[:60]))
+                    self.assertIn(b"request header fields too large", reply)
+                    refused += 1
+        for svc in (a, b):
+            svc.wait_log(r" code=431 ", 5 * TIME_SCALE, count=refused // 2)
+            self.assertEqual(metric(svc.port, 'echosvc_requests_total{code="431"}'), refused // 2)
 
     def test_msg_limit_is_configurable(self):
         small = self.start("serve-a", "--max-msg-bytes", "3")
