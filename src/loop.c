@@ -288,6 +288,11 @@ uint64_t loop_io_handled(const struct loop *loop)
 	return loop->io_handled;
 }
 
+void loop_note_activity(struct loop *loop)
+{
+	loop->io_handled++;
+}
+
 int loop_run(struct loop *loop)
 {
 	unsigned busy_turns = 0;

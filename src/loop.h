@@ -86,9 +86,15 @@ void loop_set_wake(struct loop *loop, loop_hook *on_wake, void *arg);
  * them are merged into one call of on_wake. Thread-safe. */
 void loop_wake(struct loop *loop);
 
-/* How many I/O events the loop has handled: whether anything came or went
- * between two looks (timers, which also fire on an idle loop, do not count). */
+/* How many I/O events the loop has handled, and work it was told of: whether
+ * anything came or went between two looks (timers, which also fire on an
+ * idle loop, do not count by themselves). */
 uint64_t loop_io_handled(const struct loop *loop);
+
+/* Counts work a timer did as activity (loop_io_handled()): a connection a
+ * timeout closed frees memory as surely as one the client closed. The
+ * loop's thread only. */
+void loop_note_activity(struct loop *loop);
 
 /* Makes loop_run() return once the current callback has returned. */
 void loop_stop(struct loop *loop);

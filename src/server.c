@@ -192,6 +192,7 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 		req->free_data(req->data);
 	free(req);
 	*req_cls = NULL;
+	loop_note_activity(srv->loop); /* also when a timer ended it (a call to A) */
 	atomic_fetch_sub_explicit(&srv->stats->requests_active, 1, memory_order_relaxed);
 }
 
@@ -262,6 +263,9 @@ static void connection_changed(void *cls, struct MHD_Connection *connection, voi
 		struct server_conn *conn = *socket_context;
 
 		srv->closed = true;
+		/* closed by a timeout too (MHD's idle one, ours): what it held is
+		 * free, and the loop's idle trim must see it (idle_trim.h) */
+		loop_note_activity(srv->loop);
 
 		/* MHD has ended the GnuTLS session before telling (MHD_cleanup_connections) */
 		if (conn != NULL) {

@@ -187,6 +187,45 @@ class ServiceB(TestCase):
         pool.shutdown()
         self.assertEqual([r[0] for r in results], [200] * 200)
 
+    def test_memory_goes_back_when_timeouts_end_a_burst_with_no_traffic(self):
+        """300 calls to a frozen A end in 504 and their clients stay connected,
+        idle: when the 30 s idle timeout closes them, B's memory goes back within
+        a few seconds with no traffic at all. The trim waited for I/O, and
+        connections a timer closed brought none: the memory stayed."""
+        if WRAPPER or SANITIZED:
+            self.skipTest("valgrind's and AddressSanitizer's allocators keep what is freed")
+        a, b = self.pair("--timeout-ms", "1000", "--threads", "1", "--max-connections", "2048")
+        self.assertEqual(self.call(b, "warm")[0], 200)
+        before = memory_kib(b.proc.pid)["uss"]
+        a.freeze()
+        socks = []
+        try:
+            socks = park_requests(b.port, 300, "/call-echo?msg=p")
+            for s in socks:
+                s.settimeout(10)
+                self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 50"))
+            answered = time.monotonic()
+            held = memory_kib(b.proc.pid)["uss"]
+            # the clients keep their connections, idle, until B's idle timeout
+            deadline = answered + 30 + 10
+            while metric(b.port, "echosvc_connections_open") > 1:
+                self.assertLess(time.monotonic(), deadline, "the idle connections were not closed")
+                time.sleep(0.5)
+            closed = time.monotonic()
+            while True:
+                after = memory_kib(b.proc.pid)["uss"]
+                if after - before < 0.5 * (held - before) or time.monotonic() > closed + 5:
+                    break
+                time.sleep(0.2)
+        finally:
+            a.send(signal.SIGCONT)
+            for s in socks:
+                s.close()
+        print("measured: private memory %d KiB, %d with 300 idle clients after their 504s, "
+              "%d once the idle timeout closed them" % (before, held, after))
+        self.assertGreater(held - before, 2048)
+        self.assertLess(after - before, 0.5 * (held - before))
+
     def test_a_burst_s_memory_goes_back_once_idle(self):
         # 500 calls parked on a frozen A hold megabytes (each a client connection's
         # pool and a call); freed, that memory stayed resident until exit, between
