@@ -1,6 +1,7 @@
 /* curl_loop.c - a curl multi handle driven by an event loop: its sockets and timer in the loop's set. */
 #include "curl_loop.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,17 +10,20 @@
 #include <unistd.h>
 
 /*
- * One of curl's sockets in the loop's epoll set. It stays there between
- * transfers, as nginx keeps its idle upstream connections: a kept-alive
- * connection then costs no epoll_ctl per transfer. It leaves the set when
- * an event comes while curl wants none (the peer closed an idle
- * connection), and is forgotten when curl closes the socket (on_close) or
- * opens another on its number (on_open).
+ * One of curl's sockets in the loop's epoll set. A socket curl opened
+ * through on_open stays there between transfers, as nginx keeps its idle
+ * upstream connections: a kept-alive connection then costs no epoll_ctl per
+ * transfer. It leaves the set when an event comes while curl wants none (the
+ * peer closed an idle connection), and is forgotten when curl closes the
+ * socket (on_close) or opens another on its number (on_open). A socket curl
+ * opens and closes by itself (its threaded resolver's) is forgotten as soon
+ * as curl no longer wants it (CURL_POLL_REMOVE).
  */
 struct socket_watch {
 	struct loop_io io;                 /* io.events: what is registered, 0 = none */
 	struct curl_loop *owner;
 	uint32_t wanted;                   /* what curl wants now; 0 between calls */
+	bool ours;                         /* opened through on_open: on_close tells its end */
 };
 
 struct curl_loop {
@@ -126,6 +130,13 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *so
 
 	if (watch == NULL)
 		return what == CURL_POLL_REMOVE ? 0 : -1;
+	if (what == CURL_POLL_REMOVE && !watch->ours) {
+		/* a socket curl opens and closes itself (its resolver's): it may
+		 * be closed next, with no on_close, and its number reused by any
+		 * socket of the process; a watch left on it would look registered */
+		watch_free(cl, watch);
+		return 0;
+	}
 	watch->wanted = events;
 	if (events == 0)
 		return 0; /* stays registered until an event or on_close */
@@ -137,7 +148,14 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *so
 		}
 		return 0;
 	}
-	return loop_io_modify(cl->loop, &watch->io, events) < 0 ? -1 : 0;
+	if (loop_io_modify(cl->loop, &watch->io, events) == 0)
+		return 0;
+	/* registered no more (its number closed and reused unseen): anew */
+	watch->io.events = events;
+	if (errno == ENOENT && loop_io_add(cl->loop, &watch->io) == 0)
+		return 0;
+	watch->io.events = 0;
+	return -1;
 }
 
 /*
@@ -151,12 +169,15 @@ static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockad
 {
 	struct curl_loop *cl = arg;
 	int fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
-	struct socket_watch *stale = watch_get(cl, fd, false);
+	struct socket_watch *stale = watch_get(cl, fd, false), *watch;
 
 	if (fd < 0)
 		return CURL_SOCKET_BAD;
 	if (stale != NULL)
 		watch_free(cl, stale);
+	watch = watch_get(cl, fd, true);
+	if (watch != NULL)
+		watch->ours = true; /* out of memory: made on curl's first use, as not ours */
 	return fd;
 }
 
