@@ -3,6 +3,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 import time
 import urllib.parse
@@ -267,6 +268,33 @@ class ServiceB(TestCase):
               % (before, peak, after))
         self.assertGreater(cost(peak), 4096)  # the burst did cost memory
         self.assertLess(cost(after), 0.6 * cost(peak))
+
+    def test_a_named_by_host_names_under_several_loops(self):
+        """A named as on Kubernetes, by names B resolves (this machine's name when
+        it is a loopback one: libcurl's threaded resolver; `localhost`, which
+        libcurl answers itself), as two replicas, with four loops and A closing
+        its connections now and then: every call is answered, none stalls."""
+        a = self.start("serve-a", "--threads", "2")
+        names = ["localhost"]
+        try:
+            own = socket.gethostname()
+            if own and all(info[4][0].startswith("127.")
+                           for info in socket.getaddrinfo(own, a.port, socket.AF_INET)):
+                names.append(own)
+        except OSError:
+            pass
+        b = self.start("serve-b", "--threads", "4", "--timeout-ms", str(int(5000 * TIME_SCALE)),
+                       "--service-a", ",".join("http://%s:%d" % (n, a.port) for n in names))
+
+        def one(i):
+            headers = {"Connection": "close"} if i % 7 == 0 else None
+            return self.call(b, "n%d" % i, headers=headers, timeout=30)[0]
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=40) as pool:
+            statuses = list(pool.map(one, range(800)))
+        self.assertEqual(statuses, [200] * 800)
+        print("measured: 800 calls through %s in %.2f s" % (", ".join(names), time.monotonic() - started))
 
     def test_2000_unique_messages_at_50_concurrent(self):
         a, b = self.pair()
