@@ -217,6 +217,7 @@ static CURL *easy_get(struct upstream_lane *lane)
 	/* A is called directly: an http_proxy in B's environment must not
 	 * reroute it (and curl then skips reading the environment per call). */
 	curl_easy_setopt(easy, CURLOPT_PROXY, "");
+	curl_easy_setopt(easy, CURLOPT_NOPROXY, "*");
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
@@ -318,11 +319,16 @@ static void attempt_done(void *arg, CURL *easy, CURLcode code)
 	size_t echo_len = 0;
 
 	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&call);
-	curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &attempt.os_errno);
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &attempt.http_code);
-	curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
-	curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &header_size);
-	curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+	if (code == CURLE_OK) {
+		/* a whole answer: what only a failure's cause needs is not asked */
+		request_size = header_size = 1;
+	} else {
+		curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &attempt.os_errno);
+		curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
+		curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &header_size);
+		curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+	}
 	if (code == CURLE_PEER_FAILED_VERIFICATION)
 		curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &attempt.tls_verify);
 	curl_multi_remove_handle(lane->multi, easy);
