@@ -1,8 +1,11 @@
 /* fd_budget.c - the descriptors a service may hold: the soft limit raised to the hard one, connection limits fitted to it. */
 #include "fd_budget.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 unsigned fd_budget_connections(unsigned wanted, unsigned others, unsigned loops, char *warning,
 			       size_t warning_size)
@@ -37,4 +40,17 @@ unsigned fd_budget_connections(unsigned wanted, unsigned others, unsigned loops,
 		 "the hard limit: ulimit -n, LimitNOFILE=)",
 		 (unsigned long long)limit.rlim_cur, wanted, others, reserve, room);
 	return (unsigned)room;
+}
+
+int fd_budget_shortage(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+		return errno;
+	return 0;
 }

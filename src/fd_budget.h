@@ -21,4 +21,12 @@
 unsigned fd_budget_connections(unsigned wanted, unsigned others, unsigned loops, char *warning,
 			       size_t warning_size);
 
+/*
+ * Whether this process can open a socket now: 0, or the errno that says it
+ * cannot (EMFILE, ENFILE, ENOBUFS, ENOMEM), from a socket() made and closed
+ * at once. libmicrohttpd's failed accept() and libcurl's failed connect do
+ * not say why through their APIs. Two system calls: for failure paths.
+ */
+int fd_budget_shortage(void);
+
 #endif

@@ -1,14 +1,11 @@
 /* mhd_quirks.c - what differs between the libmicrohttpd versions echosvc knows (0.9.75, 1.0.x), in one place. */
 #include "mhd_quirks.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 /* The versions this module knows, as MHD_VERSION numbers. */
 #define KNOWN_0_9_75 0x00097500UL
@@ -21,7 +18,9 @@
 #error "libmicrohttpd 0.9.75 or later is needed"
 #endif
 
-static struct mhd_quirks quirks;
+/* What mhd_quirks_init() found; read-only once the loops run. */
+static bool discipline;       /* MHD_OPTION_CLIENT_DISCIPLINE_LVL known to the build and the library */
+static bool hides_head_bytes;
 
 /* "1.0.1" as 0x01000100; 0 when it does not parse. */
 static unsigned long version_number(const char *text)
@@ -45,27 +44,27 @@ static unsigned long version_number(const char *text)
 const char *mhd_quirks_init(void)
 {
 	static char warning[160];
+	const char *version = MHD_get_version();
+	unsigned long number = version != NULL ? version_number(version) : 0;
+	bool known = (number & 0xffffff00UL) == KNOWN_0_9_75 ||
+		     (number >= KNOWN_1_0 && number < KNOWN_1_1);
 
-	quirks.version = MHD_get_version();
-	quirks.number = quirks.version != NULL ? version_number(quirks.version) : 0;
-	quirks.known = (quirks.number & 0xffffff00UL) == KNOWN_0_9_75 ||
-		       (quirks.number >= KNOWN_1_0 && quirks.number < KNOWN_1_1);
 #if MHD_VERSION >= DISCIPLINE_SINCE
-	quirks.discipline = quirks.number >= DISCIPLINE_SINCE;
+	discipline = number >= DISCIPLINE_SINCE;
 #endif
-	quirks.hides_head_bytes = !quirks.discipline || !quirks.known; /* unknown: check it too */
-	if (quirks.known)
+	hides_head_bytes = !discipline || !known; /* unknown: check it too */
+	if (known)
 		return NULL;
 	snprintf(warning, sizeof(warning),
 		 "libmicrohttpd %s is not a version echosvc knows (0.9.75, 1.0.x): every "
 		 "workaround stays on",
-		 quirks.version != NULL ? quirks.version : "(unknown)");
+		 version != NULL ? version : "(unknown)");
 	return warning;
 }
 
-const struct mhd_quirks *mhd_quirks_get(void)
+bool mhd_quirks_head_hides_bytes(void)
 {
-	return &quirks;
+	return hides_head_bytes;
 }
 
 size_t mhd_quirks_daemon_options(struct MHD_OptionItem *items)
@@ -73,24 +72,13 @@ size_t mhd_quirks_daemon_options(struct MHD_OptionItem *items)
 	size_t count = 0;
 
 #if MHD_VERSION >= DISCIPLINE_SINCE
-	if (quirks.discipline)
+	if (discipline)
 		items[count++] = (struct MHD_OptionItem){MHD_OPTION_CLIENT_DISCIPLINE_LVL,
 							 DISCIPLINE_STRICT, NULL};
 #else
 	(void)items;
 #endif
 	return count;
-}
-
-int mhd_quirks_descriptor_shortage(int fd)
-{
-	int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-
-	if (copy >= 0) {
-		close(copy);
-		return 0;
-	}
-	return errno == EMFILE || errno == ENFILE ? errno : 0;
 }
 
 void mhd_quirks_tls_uncork(int fd)

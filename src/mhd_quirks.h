@@ -30,30 +30,19 @@
  *    whole pool after every request.
  */
 
-/* What is known of the running library; filled once by mhd_quirks_init(). */
-struct mhd_quirks {
-	const char *version;       /* MHD_get_version() */
-	unsigned long number;      /* 0x00097500 for 0.9.75, as MHD_VERSION */
-	bool known;                /* 0.9.75 or 1.0.x */
-	/* MHD_OPTION_CLIENT_DISCIPLINE_LVL is known to the build and the library
-	 * (0.9.77 and later): with it, 1.0 itself refuses a head with a NUL, a
-	 * bare CR, whitespace before a colon or a folded line (its own 400 and a
-	 * close, which echosvc logs and counts) rather than joining a folded line
-	 * and serving what follows it. */
-	bool discipline;
-	/* Without that strictness (0.9.75) a NUL inside a line cuts what the
-	 * API gives at the NUL, and a folded line is joined to the one before;
-	 * neither shows but in the head's size (request_head.c checks it). */
-	bool hides_head_bytes;
-};
-
 /* Reads the running version once, before any daemon starts. Returns NULL,
  * or a warning to log once at start (a version this build does not know).
  * Not thread-safe: call from main's thread before the loops start. */
 const char *mhd_quirks_init(void);
 
-/* The running library's quirks (mhd_quirks_init() must have run). */
-const struct mhd_quirks *mhd_quirks_get(void);
+/* Whether the running library hides bytes of a head behind its C strings
+ * (0.9.75, and a version not known): a NUL inside a line cuts what its API
+ * gives at the NUL, and a folded line is joined to the one before; neither
+ * shows but in the head's size, which request_head.c then checks. Libraries
+ * whose parser can be made strict (MHD_OPTION_CLIENT_DISCIPLINE_LVL, 0.9.77
+ * and later: 1.0) refuse such heads themselves, with their own 400 and a
+ * close, which echosvc logs and counts. mhd_quirks_init() must have run. */
+bool mhd_quirks_head_hides_bytes(void);
 
 /* The daemon options the running version needs, written into items;
  * returns how many (at most MHD_QUIRKS_OPTIONS_MAX). */
@@ -61,15 +50,14 @@ const struct mhd_quirks *mhd_quirks_get(void);
 size_t mhd_quirks_daemon_options(struct MHD_OptionItem *items);
 
 /*
- * Accepting at the descriptor limit. When accept() fails for want of a
- * descriptor, both versions stop watching the listening socket: with
- * connections open they watch it again only from the start of a run after
- * one closed (so that run must come at once), and with none they keep
- * failing accept() on every run (a core at 100 %); neither says so through
- * its API. Returns 0, or EMFILE or ENFILE when this process is out of
- * descriptors now (a dup of fd fails); one system call.
+ * Accepting at the descriptor limit (both versions): when accept() fails
+ * for want of a descriptor, the library stops watching its listening socket;
+ * with connections open it watches it again only from the start of a run
+ * after one closed (so that run must come at once), and with none it keeps
+ * failing accept() on every run (a core at 100 %). Neither says so through
+ * its API: server.c asks fd_budget_shortage() after a run that came to
+ * nothing.
  */
-int mhd_quirks_descriptor_shortage(int fd);
 
 /*
  * A TLS answer flushed as one record after libmicrohttpd wrote it (see

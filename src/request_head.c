@@ -68,11 +68,10 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
 		 (++f->content_lengths > 1 || value == NULL || strcmp(value, "0") != 0))
 		f->error = f->content_lengths > 1 ? "more than one Content-Length"
 						  : "a Content-Length other than 0: this service takes no body";
-	else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0 && ++f->hosts > 1)
-		f->error = "more than one Host";
-	else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0 &&
-		 (value == NULL || !host_valid(value, value_size)))
-		f->error = "an invalid Host";
+	else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+		f->error = ++f->hosts > 1 ? "more than one Host"
+			   : value == NULL || !host_valid(value, value_size) ? "an invalid Host"
+									       : NULL;
 	return f->error == NULL ? MHD_YES : MHD_NO;
 }
 
@@ -110,7 +109,7 @@ const char *request_head_framing_error(struct MHD_Connection *connection, const 
 		return "request header fields too large: more than " NUMBER(REQUEST_HEAD_BYTES_MAX)
 		       " bytes or " NUMBER(REQUEST_HEAD_LINES_MAX) " lines";
 	}
-	if (mhd_quirks_get()->hides_head_bytes &&
+	if (mhd_quirks_head_hides_bytes() &&
 	    head_size > strlen(method) + 1 + target_len + 1 + strlen(version) + 2 + f.lines_size + 2) {
 		*values_cut = true;
 		return "a NUL byte, a folded line or extra whitespace in the request head";

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fd_budget.h"
 #include "ip_limit.h"
 #include "log.h"
 #include "mhd_quirks.h"
@@ -455,7 +456,7 @@ static void daemon_run(struct server *srv, bool ready)
 	/* ready, and nothing came of it: perhaps an accept() that failed (a
 	 * run for a partial head or a handshake's step looks the same) */
 	shortage = ready && !srv->active && srv->listen_fd >= 0
-			   ? mhd_quirks_descriptor_shortage(srv->listen_fd)
+			   ? fd_budget_shortage()
 			   : 0;
 	if (shortage != 0) {
 		accept_shortage_log(shortage);

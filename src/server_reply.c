@@ -197,6 +197,7 @@ const char *server_header(const struct server_request *req, const char *name)
 /* What server_header_list() gathers. */
 struct header_list {
 	const char *name;
+	size_t name_len;
 	char *dst;
 	size_t size, len;
 	unsigned count;
@@ -213,7 +214,7 @@ static enum MHD_Result header_list_add(void *cls, enum MHD_ValueKind kind, const
 {
 	struct header_list *list = cls;
 
-	if (strcasecmp(key, list->name) != 0)
+	if (key_size != list->name_len || strcasecmp(key, list->name) != 0)
 		return MHD_YES;
 	while (value_size > 0 && is_ows(value[0])) {
 		value++;
@@ -240,7 +241,7 @@ static enum MHD_Result header_list_add(void *cls, enum MHD_ValueKind kind, const
 const char *server_header_list(const struct server_request *req, const char *name, char *dst,
 			       size_t size, unsigned *count)
 {
-	struct header_list list = {.name = name, .dst = dst, .size = size};
+	struct header_list list = {.name = name, .name_len = strlen(name), .dst = dst, .size = size};
 
 	if (size == 0)
 		return NULL;

@@ -9,11 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "buffer.h"
 #include "curl_loop.h"
+#include "fd_budget.h"
 #include "list.h"
 #include "metrics.h"
 #include "tls.h"
@@ -291,21 +290,6 @@ fail:
 	return -1;
 }
 
-/* Whether this process can open a socket now: 0, or the errno of a
- * shortage (EMFILE, ENFILE, ENOBUFS, ENOMEM). libcurl reports a socket it
- * could not make, or a resolver it could not start, as a failure to
- * connect, and not always with the cause. */
-static int socket_shortage(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd >= 0) {
-		close(fd);
-		return 0;
-	}
-	return errno;
-}
-
 /* curl_loop_done: an attempt has ended. */
 static void attempt_done(void *arg, CURL *easy, CURLcode code)
 {
@@ -343,7 +327,7 @@ static void attempt_done(void *arg, CURL *easy, CURLcode code)
 	upstream_classify(&attempt, up->cfg->timeout_ms, up->cfg->connect_timeout_ms, &failure);
 	if (!attempt.sent && (code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST) &&
 	    (upstream_classify_local((int)attempt.os_errno, &failure) ||
-	     upstream_classify_local(socket_shortage(), &failure))) {
+	     upstream_classify_local(fd_budget_shortage(), &failure))) {
 		/* B's own: not A's failure, so not its breaker's and not retried
 		 * on another replica; counted apart, with no replica */
 		upstream_replicas_cancel(&up->replicas, call->replica);
