@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config_value.h"
+#include "probe.h"
 #include "version.h"
 
 enum config_type {
@@ -398,7 +399,7 @@ static enum config_result parse(struct config *cfg, int argc, char **argv, char 
 	error[0] = '\0';
 	if (command == NULL) {
 		snprintf(error, CONFIG_ERROR_MAX,
-			 "echosvc: missing command: expected serve-a, serve-b or up (see echosvc --help)");
+			 "echosvc: missing command: expected serve-a, serve-b, up or probe (see echosvc --help)");
 		return CONFIG_USAGE;
 	}
 	if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 ||
@@ -411,7 +412,7 @@ static enum config_result parse(struct config *cfg, int argc, char **argv, char 
 			cfg->role = commands[i].role;
 	if (cfg->role == 0) {
 		snprintf(error, CONFIG_ERROR_MAX,
-			 "echosvc: unknown command '%.200s': expected serve-a, serve-b or up (see echosvc --help)",
+			 "echosvc: unknown command '%.200s': expected serve-a, serve-b, up or probe (see echosvc --help)",
 			 command);
 		return CONFIG_USAGE;
 	}
@@ -507,10 +508,14 @@ void config_print_help(FILE *out, const struct config *cfg)
 		ECHOSVC_VERSION);
 	fprintf(out, "usage: echosvc serve-a [options]\n"
 		     "       echosvc serve-b [options]\n"
-		     "       echosvc up [--listen-a HOST:PORT] [--listen-b HOST:PORT]\n"
-		     "       echosvc --help | --version\n\ncommands:\n");
+		     "       echosvc up [--listen-a HOST:PORT] [--listen-b HOST:PORT]\n");
+	if (cfg == NULL || cfg->role == 0)
+		probe_print_usage(out);
+	fprintf(out, "       echosvc --help | --version\n\ncommands:\n");
 	for (size_t i = 0; i < COUNT(commands); i++)
 		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "  %-9s %s\n", "probe",
+		"GET a URL once; exit 0 on a 2xx answer, 1 otherwise (a health check)");
 	fprintf(out, "\noptions (each also as ECHOSVC_<NAME>; a flag beats the environment):\n");
 	for (int i = 0; i < CONFIG_OPTION_COUNT; i++) {
 		const struct config_option *opt = &options[i];

@@ -5,10 +5,12 @@
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "config.h"
 #include "log.h"
 #include "notify.h"
+#include "probe.h"
 #include "serve_a.h"
 #include "serve_b.h"
 #include "up.h"
@@ -40,6 +42,9 @@ int main(int argc, char **argv)
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGHUP);
 	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
+	/* a client, not a role: it has none of the services' options */
+	if (argc > 1 && strcmp(argv[1], "probe") == 0)
+		return probe_run(argc - 1, argv + 1);
 	switch (config_parse(&cfg, argc, argv, error)) {
 	case CONFIG_HELP:
 		config_print_help(stdout, &cfg);

@@ -6,9 +6,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import BIN, SANITIZED, WRAPPER, TestCase, main, request  # noqa: E402
+from harness import (BIN, SANITIZED, TIME_SCALE, WRAPPER, TestCase, free_port, main,  # noqa: E402
+                     request)
 
 OPTIONS = ["listen", "service-a", "timeout-ms", "connect-timeout-ms", "retries", "max-inflight",
            "breaker-failures", "breaker-open-ms", "max-msg-bytes", "threads", "max-connections",
@@ -75,8 +77,8 @@ class Cli(TestCase):
         r = run("--help")
         self.assertEqual(r.returncode, 0)
         text = r.stdout.decode()
-        for command in ("serve-a", "serve-b", "up"):
-            self.assertIn(command, text)
+        for command in ("serve-a", "serve-b", "up", "probe"):
+            self.assertIn("\n  %s " % command, text)
         for opt in OPTIONS:
             self.assertIn("--" + opt + " ", text)
             self.assertIn("ECHOSVC_" + opt.upper().replace("-", "_"), text)
@@ -145,6 +147,48 @@ class Cli(TestCase):
         a = self.start("serve-a", "--max-msg-bytes", "1", env=env)
         self.assertEqual(request(a.port, "/echo?msg=a")[0], 200)
         self.assertEqual(request(a.port, "/echo?msg=ab")[0], 414)
+
+
+class Probe(TestCase):
+    """`echosvc probe URL`, the health check of the image and the manifests."""
+
+    def test_exit_status_follows_the_answer(self):
+        a = self.start("serve-a")
+        r = run("probe", a.base + "/readyz")
+        self.assertEqual((r.returncode, r.stdout.decode()), (0, a.base + "/readyz: 200\n"))
+        # a 404 is an answer, but not a healthy one
+        r = run("probe", a.base + "/nowhere")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("status 404", r.stderr.decode())
+        broken = self.fake("500")
+        r = run("probe", broken.base + "/readyz")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("status 500", r.stderr.decode())
+        r = run("probe", "http://127.0.0.1:%d/readyz" % free_port())
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr.decode(), r"^echosvc probe: http://127\.0\.0\.1:\d+/readyz: .*connect")
+
+    def test_a_silent_server_fails_the_probe_at_its_timeout(self):
+        silent = self.fake("never")
+        started = time.monotonic()
+        r = run("probe", silent.base + "/readyz", "--timeout-ms", "300", timeout=30 * TIME_SCALE)
+        took = time.monotonic() - started
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("imed out", r.stderr.decode())
+        self.assertGreaterEqual(took, 0.3)
+        self.assertLess(took, 0.3 + 5 * TIME_SCALE)
+
+    def test_usage_errors_exit_2(self):
+        for args, says in ((["probe"], "missing URL"),
+                           (["probe", "ftp://x/"], "must start with http"),
+                           (["probe", "http://x/", "--timeout-ms", "0"], "1 to 600000"),
+                           (["probe", "http://x/", "--timeout-ms"], "missing value"),
+                           (["probe", "http://x/", "http://y/"], "one URL only"),
+                           (["probe", "http://x/", "--bogus"], "unknown option")):
+            r = run(*args)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn(says, r.stderr.decode(), args)
+            self.assertEqual(len(r.stderr.decode().splitlines()), 1, args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,139 @@
+/* probe.c - one bounded GET whose exit status says whether the answer was 2xx. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "probe.h"
+
+#define PROBE_TIMEOUT_MS_DEFAULT 2000L
+#define PROBE_TIMEOUT_MS_MAX 600000L
+/* An answer body is read and dropped; past this the probe stops reading
+ * (a health answer is a few bytes, a stuck stream is not healthy). */
+#define PROBE_BODY_MAX (1024 * 1024)
+
+struct probe_options {
+	const char *url;
+	const char *ca_file;
+	long timeout_ms;
+};
+
+struct probe_body {
+	size_t bytes;
+};
+
+void probe_print_usage(FILE *out)
+{
+	fprintf(out, "       echosvc probe URL [--timeout-ms MS] [--ca FILE]\n");
+}
+
+static int usage(const char *message, const char *arg)
+{
+	fprintf(stderr, "echosvc probe: %s%.200s (expected: echosvc probe URL [--timeout-ms MS] "
+			"[--ca FILE])\n", message, arg);
+	return 2;
+}
+
+/* Returns 0 and fills opt, or the usage exit status. */
+static int options_parse(struct probe_options *opt, int argc, char **argv)
+{
+	opt->url = NULL;
+	opt->ca_file = NULL;
+	opt->timeout_ms = PROBE_TIMEOUT_MS_DEFAULT;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+
+		if (strcmp(arg, "--timeout-ms") == 0 || strcmp(arg, "--ca") == 0) {
+			if (i + 1 == argc)
+				return usage("missing value after ", arg);
+			i++;
+			if (strcmp(arg, "--ca") == 0) {
+				opt->ca_file = argv[i];
+				continue;
+			}
+			char *end;
+			errno = 0;
+			long ms = strtol(argv[i], &end, 10);
+			if (errno != 0 || end == argv[i] || *end != '\0' || ms < 1 ||
+			    ms > PROBE_TIMEOUT_MS_MAX)
+				return usage("--timeout-ms takes 1 to 600000, not ", argv[i]);
+			opt->timeout_ms = ms;
+		} else if (arg[0] == '-') {
+			return usage("unknown option ", arg);
+		} else if (opt->url != NULL) {
+			return usage("one URL only, not also ", arg);
+		} else {
+			opt->url = arg;
+		}
+	}
+	if (opt->url == NULL)
+		return usage("missing URL", "");
+	if (strncmp(opt->url, "http://", 7) != 0 && strncmp(opt->url, "https://", 8) != 0)
+		return usage("the URL must start with http:// or https://: ", opt->url);
+	return 0;
+}
+
+static size_t body_drop(char *data, size_t size, size_t count, void *userdata)
+{
+	struct probe_body *body = userdata;
+
+	(void)data;
+	body->bytes += size * count;
+	/* returning less than given makes libcurl end the transfer */
+	return body->bytes > PROBE_BODY_MAX ? 0 : size * count;
+}
+
+int probe_run(int argc, char **argv)
+{
+	struct probe_options opt;
+	struct probe_body body = {0};
+	char error[CURL_ERROR_SIZE] = "";
+	long status = 0;
+	int exit_status = 1;
+	CURL *curl = NULL;
+	CURLcode rc;
+
+	int usage_status = options_parse(&opt, argc, argv);
+	if (usage_status != 0)
+		return usage_status;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "echosvc probe: libcurl cannot start\n");
+		return 1;
+	}
+	curl = curl_easy_init();
+	if (curl == NULL) {
+		fprintf(stderr, "echosvc probe: out of memory\n");
+		goto out;
+	}
+	curl_easy_setopt(curl, CURLOPT_URL, opt.url);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* a probe of a local port must not go through a proxy from the environment */
+	curl_easy_setopt(curl, CURLOPT_PROXY, "");
+	curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, opt.timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, opt.timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, "echosvc-probe");
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, body_drop);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
+	if (opt.ca_file != NULL)
+		curl_easy_setopt(curl, CURLOPT_CAINFO, opt.ca_file);
+	rc = curl_easy_perform(curl);
+	if (rc != CURLE_OK) {
+		fprintf(stderr, "echosvc probe: %.300s: %s\n", opt.url,
+			error[0] != '\0' ? error : curl_easy_strerror(rc));
+		goto out;
+	}
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 200 && status <= 299) {
+		printf("%.300s: %ld\n", opt.url, status);
+		exit_status = 0;
+	} else {
+		fprintf(stderr, "echosvc probe: %.300s: status %ld\n", opt.url, status);
+	}
+out:
+	curl_easy_cleanup(curl);
+	curl_global_cleanup();
+	return exit_status;
+}
