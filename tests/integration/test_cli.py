@@ -11,6 +11,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import (BIN, SANITIZED, TIME_SCALE, WRAPPER, TestCase, free_port, main,  # noqa: E402
                      request)
+from pki import Pki  # noqa: E402
 
 OPTIONS = ["listen", "service-a", "timeout-ms", "connect-timeout-ms", "retries", "max-inflight",
            "breaker-failures", "breaker-open-ms", "max-msg-bytes", "threads", "max-connections",
@@ -168,6 +169,29 @@ class Probe(TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertRegex(r.stderr.decode(), r"^echosvc probe: http://127\.0\.0\.1:\d+/readyz: .*connect")
 
+    def test_without_a_url_it_probes_the_service_its_environment_configures(self):
+        # the image's HEALTHCHECK and the manifests' exec probes: one line for
+        # A and B, each at its own ECHOSVC_LISTEN, a wildcard host made loopback
+        a = self.start("serve-a", listen="0.0.0.0:0")
+        r = run("probe", env={"ECHOSVC_LISTEN": "0.0.0.0:%d" % a.port})
+        self.assertEqual((r.returncode, r.stdout.decode()),
+                         (0, "http://127.0.0.1:%d/readyz: 200\n" % a.port))
+        a.stop()
+        r = run("probe", env={"ECHOSVC_LISTEN": "0.0.0.0:%d" % a.port})
+        self.assertEqual(r.returncode, 1)
+        # with TLS, https to its own port: whether it answers, not who it is
+        workdir = tempfile.mkdtemp(prefix="echosvc-probe-")
+        self.addCleanup(shutil.rmtree, workdir, True)
+        pki = Pki(workdir)
+        tls = self.start("serve-a", "--tls-cert", pki.other_host[0], "--tls-key", pki.other_host[1])
+        env = {"ECHOSVC_LISTEN": "127.0.0.1:%d" % tls.port, "ECHOSVC_TLS_CERT": pki.other_host[0]}
+        r = run("probe", env=env)
+        self.assertEqual((r.returncode, r.stdout.decode()),
+                         (0, "https://127.0.0.1:%d/readyz: 200\n" % tls.port))
+        # a URL given is checked like any client's: this certificate names another host
+        r = run("probe", "https://127.0.0.1:%d/readyz" % tls.port, "--ca", pki.ca[0])
+        self.assertEqual(r.returncode, 1)
+
     def test_a_silent_server_fails_the_probe_at_its_timeout(self):
         silent = self.fake("never")
         started = time.monotonic()
@@ -179,7 +203,10 @@ class Probe(TestCase):
         self.assertLess(took, 0.3 + 5 * TIME_SCALE)
 
     def test_usage_errors_exit_2(self):
-        for args, says in ((["probe"], "missing URL"),
+        r = run("probe", env={"ECHOSVC_LISTEN": "nonsense"})
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("ECHOSVC_LISTEN is not HOST:PORT: nonsense", r.stderr.decode())
+        for args, says in (
                            (["probe", "ftp://x/"], "must start with http"),
                            (["probe", "http://x/", "--timeout-ms", "0"], "1 to 600000"),
                            (["probe", "http://x/", "--timeout-ms"], "missing value"),
