@@ -13,6 +13,7 @@ from harness import Service, main, request  # noqa: E402
 
 MANIFEST = os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "kubernetes",
                         "echosvc.yaml")
+PODMAN_MANIFEST = os.path.join(os.path.dirname(MANIFEST), "echosvc-podman.yaml")
 
 
 class Manifests(unittest.TestCase):
@@ -90,6 +91,37 @@ class Manifests(unittest.TestCase):
             self.assertEqual(c["securityContext"]["capabilities"]["drop"], ["ALL"])
             for kind in ("requests", "limits"):
                 self.assertEqual(set(c["resources"][kind]), {"cpu", "memory"})
+
+    def test_the_podman_variant_differs_only_where_podman_cannot_follow(self):
+        """echosvc-podman.yaml is echosvc.yaml but for what podman cannot do:
+        Services (B lists A's pods by name), containerPorts, httpGet probes
+        (exec `echosvc probe` of the same URL), disruption budgets."""
+        with open(PODMAN_MANIFEST) as f:
+            podman = {d["metadata"]["name"]: d for d in yaml.safe_load_all(f) if d}
+        self.assertEqual({d["kind"] for d in podman.values()}, {"Deployment"})
+        self.assertEqual(set(podman), set(self.by_kind["Deployment"]))
+        for name, deployment in self.by_kind["Deployment"].items():
+            kube = yaml.safe_load(yaml.safe_dump(deployment))  # a copy to change
+            kc = kube["spec"]["template"]["spec"]["containers"][0]
+            pc = podman[name]["spec"]["template"]["spec"]["containers"][0]
+            port = kc.pop("ports")[0]["containerPort"]
+            self.assertNotIn("ports", pc)
+            for probe in ("livenessProbe", "readinessProbe"):
+                http = kc[probe].pop("httpGet")
+                self.assertEqual(pc[probe].pop("exec")["command"], [
+                    "/usr/local/bin/echosvc", "probe",
+                    "http://127.0.0.1:%d%s" % (port, http["path"])])
+            kube_env, podman_env = self.env(kc), self.env(pc)
+            if "ECHOSVC_SERVICE_A" in kube_env:
+                url = urllib.parse.urlsplit(kube_env.pop("ECHOSVC_SERVICE_A"))
+                a = self.by_kind["Deployment"][url.hostname]
+                self.assertEqual(podman_env.pop("ECHOSVC_SERVICE_A"), ",".join(
+                    "http://%s-pod-%d:%d" % (url.hostname, i, url.port)
+                    for i in range(a["spec"]["replicas"])))
+            self.assertEqual(kube_env, podman_env, name)
+            kc.pop("env")
+            pc.pop("env")
+            self.assertEqual(kube, podman[name], name)
 
     def test_the_binary_serves_the_probes_with_this_environment(self):
         for name, role in (("echosvc-a", "serve-a"), ("echosvc-b", "serve-b")):
