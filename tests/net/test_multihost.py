@@ -21,6 +21,7 @@ from harness import SANITIZER, TIME_SCALE, Service, main  # noqa: E402
 
 A_HOSTS = {"a1": "198.18.0.11", "a2": "198.18.0.12", "a3": "198.18.0.13"}
 B_HOSTS = {"b1": "198.18.0.21", "b2": "198.18.0.22"}
+HAPROXY_CFG = os.path.join(HERE, "..", "..", "deploy", "haproxy", "haproxy.cfg")
 LB, CLIENT = ("lb", "198.18.0.30"), ("client", "198.18.0.40")
 
 
@@ -211,29 +212,14 @@ class MultiHost(unittest.TestCase):
             self.start_a(host)
         b_args = ("--shutdown-delay-ms", "1500", "--drain-ms", "3000")
         bs = {host: self.start_b(host, *b_args) for host in B_HOSTS}
-        conf = os.path.join(self.workdir, "haproxy.cfg")
-        with open(conf, "w") as f:
-            f.write("""global
-    maxconn 512
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 10s
-    timeout server 10s
-    retries 3
-    option redispatch
-    retry-on conn-failure empty-response
-frontend front
-    bind %s:8081
-    default_backend bs
-backend bs
-    balance roundrobin
-    option httpchk GET /readyz
-    http-check expect status 200
-    default-server inter 200ms fall 1 rise 1
-%s""" % (LB[1], "".join("    server %s %s:8081 check\n" % (h, a) for h, a in B_HOSTS.items())))
-        lb = subprocess.Popen(self.net.prefix("lb") + ["haproxy", "-f", conf, "-db"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # the shipped configuration, its addresses from the environment
+        self.assertEqual(len(B_HOSTS), 2)
+        env = dict(os.environ, ECHOSVC_LB_BIND="%s:8081" % LB[1])
+        for i, address in enumerate(B_HOSTS.values()):
+            env["ECHOSVC_B%d" % (i + 1)] = "%s:8081" % address
+        lb = subprocess.Popen(self.net.prefix("lb") + ["haproxy", "-f", HAPROXY_CFG, "-db"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              env=env)
         self.addCleanup(lambda: (lb.poll() is None and lb.terminate(), lb.wait(10)))
         front = "http://%s:8081" % LB[1]
         self.wait_for("HAProxy never answered", lambda: '"service_b":"ok"' in self.net.get(
