@@ -107,8 +107,9 @@ class Package(unittest.TestCase):
                   "dpkg-buildpackage -us -uc -b >/out/build.log 2>&1 || "
                   "{ tail -40 /out/build.log; exit 1; }; "
                   "cp ../echosvc_*.deb /out/; "
-                  "lintian --tag-display-limit 0 ../echosvc_*.changes >/out/lintian.txt 2>&1; "
-                  "echo $? >/out/lintian.rc")
+                  "lintian -I --pedantic --tag-display-limit 0 ../echosvc_*.changes "
+                  ">/out/lintian.txt 2>&1; "
+                  "echo $? >/out/lintian.rc; lintian --version >/out/lintian.version")
         started = time.monotonic()
         cls.podman("run", "--rm", "--network", "host", "-v", "%s:/src:ro" % os.path.dirname(src),
                    "-v", "%s:/out" % out, "debian:%s-slim" % SUITE, "bash", "-c", script,
@@ -116,14 +117,18 @@ class Package(unittest.TestCase):
         print("%s: package built in %.0f s" % (SUITE, time.monotonic() - started))
         debs = [f for f in os.listdir(out) if re.match(r"echosvc_[^_]+_\w+\.deb$", f)]
         assert len(debs) == 1, os.listdir(out)
-        with open(os.path.join(out, "lintian.txt")) as f:
-            lintian = f.read()
+        lintian = {}
+        for name in ("txt", "rc", "version"):
+            with open(os.path.join(out, "lintian." + name)) as f:
+                lintian[name] = f.read().strip()
         return os.path.join(out, debs[0]), lintian
 
     def test_lintian_reports_no_error_and_no_warning(self):
-        print("%s: lintian: %s" % (SUITE, self.lintian.strip() or "(nothing)"))
-        tags = [line for line in self.lintian.splitlines() if re.match(r"^[EW]: ", line)]
+        print("%s: %s: %s" % (SUITE, self.lintian["version"], self.lintian["txt"] or "(nothing)"))
+        self.assertRegex(self.lintian["version"], r"^Lintian v\d")
+        tags = [line for line in self.lintian["txt"].splitlines() if re.match(r"^[EW]: ", line)]
         self.assertEqual(tags, [])
+        self.assertEqual(self.lintian["rc"], "0")
 
     def exec(self, *args, check=True, timeout=120):
         r = subprocess.run(["podman", "exec", self.name] + list(args), capture_output=True,
