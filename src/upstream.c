@@ -16,6 +16,7 @@
 #include "list.h"
 #include "metrics.h"
 #include "tls.h"
+#include "upstream_handle.h"
 #include "upstream_policy.h"
 
 #define POOL_MAX 1024        /* idle easy handles a lane keeps for reuse */
@@ -50,10 +51,9 @@ struct upstream_call {
 	upstream_done *on_done;
 	void *ctx;
 	char *path;                        /* "/echo?msg=…", encoded once */
-	struct buffer url;                 /* the current attempt's URL */
 	struct buffer answer;              /* A's body, capped */
-	struct curl_slist *headers;
-	CURL *easy;                        /* while an attempt is out */
+	struct upstream_headers headers;   /* what an attempt sends beside the query */
+	struct upstream_handle *handle;    /* while an attempt is out */
 	size_t replica;
 	unsigned attempts_left;
 	unsigned attempts;                 /* made so far */
@@ -70,7 +70,7 @@ struct upstream_lane {
 	struct lane_counts *counts;
 	struct list_link *active;          /* calls with an attempt out */
 	bool abandoned;
-	CURL *idle[POOL_MAX];
+	struct upstream_handle *idle[POOL_MAX];
 	size_t idle_count;
 };
 
@@ -83,18 +83,20 @@ void upstream_result_finish(struct upstream_result *result)
 	result->echo_len = result->error_len = 0;
 }
 
-/* Fills a failed result: Get "URL": cause, in the seed's shape. */
+/* Fills a failed result: Get "URL": cause, in the seed's shape, the URL
+ * being base followed by path. */
 static void result_fail(struct upstream_result *result, const struct upstream_failure *failure,
-			const char *url, size_t url_len)
+			const char *base, const char *path)
 {
 	struct buffer text;
 
 	memset(result, 0, sizeof(*result));
 	result->status = failure->status;
 	result->outcome = failure->outcome;
-	buffer_init(&text, url_len + sizeof(failure->cause) + 16);
-	if (buffer_append_str(&text, "Get \"") < 0 || buffer_append(&text, url, url_len) < 0 ||
-	    buffer_append_str(&text, "\": ") < 0 || buffer_append_str(&text, failure->cause) < 0) {
+	buffer_init(&text, CONFIG_URL_MAX + strlen(path) + sizeof(failure->cause) + 16);
+	if (buffer_append_str(&text, "Get \"") < 0 || buffer_append_str(&text, base) < 0 ||
+	    buffer_append_str(&text, path) < 0 || buffer_append_str(&text, "\": ") < 0 ||
+	    buffer_append_str(&text, failure->cause) < 0) {
 		buffer_reset(&text);
 		buffer_append_str(&text, failure->cause);
 	}
@@ -104,20 +106,9 @@ static void result_fail(struct upstream_result *result, const struct upstream_fa
 static void call_free(struct upstream_call *call)
 {
 	free(call->path);
-	buffer_finish(&call->url);
 	buffer_finish(&call->answer);
-	curl_slist_free_all(call->headers);
+	upstream_headers_finish(&call->headers);
 	free(call);
-}
-
-static int url_for(struct upstream_call *call, size_t replica)
-{
-	const char *base = call->lane->up->replicas.replica[replica].url->base;
-
-	buffer_reset(&call->url);
-	if (buffer_append_str(&call->url, base) < 0 || buffer_append_str(&call->url, call->path) < 0)
-		return -1;
-	return 0;
 }
 
 /* Counts an attempt that A ended (or that ran out of time). */
@@ -142,7 +133,8 @@ static void call_end(struct upstream_call *call, const struct upstream_failure *
 	void *ctx = call->ctx;
 
 	if (failure != NULL) {
-		result_fail(&result, failure, call->url.data, call->url.len);
+		result_fail(&result, failure, lane->up->replicas.replica[call->replica].url->base,
+			    call->path);
 	} else {
 		result.echo = echo;
 		result.echo_len = echo_len;
@@ -171,11 +163,11 @@ static void call_deadline(void *arg)
 
 	snprintf(cause, sizeof(cause), "no answer within %u ms", lane->up->cfg->timeout_ms);
 	upstream_failure_set(&failure, 504, UPSTREAM_TIMEOUT, 0, cause);
-	if (call->easy != NULL) {
+	if (call->handle != NULL) {
 		list_remove(&lane->active, &call->link);
-		curl_multi_remove_handle(lane->multi, call->easy);
-		curl_easy_cleanup(call->easy);
-		call->easy = NULL;
+		curl_multi_remove_handle(lane->multi, upstream_handle_easy(call->handle));
+		upstream_handle_free(call->handle);
+		call->handle = NULL;
 		upstream_replicas_record(&lane->up->replicas, call->replica, false, loop_now_ms());
 		attempt_count(call, UPSTREAM_TIMEOUT);
 	}
@@ -191,58 +183,19 @@ static size_t on_answer(char *data, size_t size, size_t count, void *arg)
 	return size * count;
 }
 
-/* A pooled easy handle keeps the options every attempt shares (they are
- * sticky), so an attempt only sets what is its own. */
-static CURL *easy_get(struct upstream_lane *lane)
+static struct upstream_handle *handle_get(struct upstream_lane *lane)
 {
-	const struct config *cfg = lane->up->cfg;
-	CURL *easy;
-
 	if (lane->idle_count > 0)
 		return lane->idle[--lane->idle_count];
-	easy = curl_easy_init();
-	if (easy == NULL)
-		return NULL;
-	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
-	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
-	curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)UPSTREAM_ANSWER_MAX);
-	/* A's answers are small: a 4 KiB receive buffer instead of 16 KiB
-	 * keeps a thousand parked calls within B's memory budget. */
-	curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 4096L);
-	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_answer);
-	curl_loop_prepare(lane->curl, easy);
-	/* A is called directly: an http_proxy in B's environment must not
-	 * reroute it (and curl then skips reading the environment per call). */
-	curl_easy_setopt(easy, CURLOPT_PROXY, "");
-	curl_easy_setopt(easy, CURLOPT_NOPROXY, "*");
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-#endif
-	/* https:// replicas: curl verifies the chain and the host name (its
-	 * defaults), against --service-a-ca or the system store, and keeps
-	 * TLS sessions and connections for reuse. */
-	curl_easy_setopt(easy, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	/* libcurl-gnutls reads its CA files for every new connection, on this
-	 * loop's thread: one file, never also the ~300 of /etc/ssl/certs (its
-	 * built-in CURLOPT_CAPATH), which stalled the loop ~0.1 s a connection */
-	curl_easy_setopt(easy, CURLOPT_CAPATH, NULL);
-	if (cfg->service_a_ca[0] != '\0')
-		curl_easy_setopt(easy, CURLOPT_CAINFO, cfg->service_a_ca);
-	if (cfg->service_a_cert[0] != '\0') {
-		curl_easy_setopt(easy, CURLOPT_SSLCERT, cfg->service_a_cert);
-		curl_easy_setopt(easy, CURLOPT_SSLKEY, cfg->service_a_key);
-	}
-	return easy;
+	return upstream_handle_new(lane->up->cfg, lane->curl, on_answer);
 }
 
-static void easy_put(struct upstream_lane *lane, CURL *easy)
+static void handle_put(struct upstream_lane *lane, struct upstream_handle *handle)
 {
 	if (lane->idle_count < POOL_MAX)
-		lane->idle[lane->idle_count++] = easy;
+		lane->idle[lane->idle_count++] = handle;
 	else
-		curl_easy_cleanup(easy);
+		upstream_handle_free(handle);
 }
 
 /* Starts an attempt on a replica. Returns 0, or -1 with failure filled
@@ -254,6 +207,8 @@ static int attempt_start(struct upstream_lane *lane, struct upstream_call *call,
 	bool retry = call->last.status != 0;
 	int replica = upstream_replicas_choose(&up->replicas, retry ? (int)call->replica : -1,
 					       loop_now_ms());
+	struct upstream_handle *handle;
+	char endpoint[CONFIG_URL_MAX + sizeof(UPSTREAM_PATH)];
 	CURL *easy;
 
 	if (replica < 0) {
@@ -265,27 +220,34 @@ static int attempt_start(struct upstream_lane *lane, struct upstream_call *call,
 	}
 	call->replica = (size_t)replica;
 	buffer_reset(&call->answer);
-	easy = easy_get(lane);
-	if (easy == NULL || url_for(call, (size_t)replica) < 0) {
-		upstream_failure_set(failure, 503, UPSTREAM_REFUSED, 0, "out of memory");
+	upstream_failure_set(failure, 503, UPSTREAM_REFUSED, 0, "out of memory");
+	handle = handle_get(lane);
+	if (handle == NULL)
+		goto fail;
+	snprintf(endpoint, sizeof(endpoint), "%s%s",
+		 up->replicas.replica[replica].url->base, UPSTREAM_PATH);
+	/* the query follows "/echo?" in the call's path */
+	if (upstream_handle_aim(handle, (size_t)replica, endpoint,
+				call->path + sizeof(UPSTREAM_PATH), &call->headers) < 0) {
+		upstream_handle_free(handle);
+		handle = NULL;
 		goto fail;
 	}
-	curl_easy_setopt(easy, CURLOPT_URL, call->url.data);
+	easy = upstream_handle_easy(handle);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, call);
-	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, call->headers);
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, call);
 	if (curl_multi_add_handle(lane->multi, easy) != CURLM_OK) {
 		upstream_failure_set(failure, 503, UPSTREAM_REFUSED, 0, "could not start the call");
 		goto fail;
 	}
-	call->easy = easy;
+	call->handle = handle;
 	call->attempts++;
 	call->attempt_start_ns = loop_now_ns();
 	list_push(&lane->active, &call->link);
 	return 0;
 fail:
-	if (easy != NULL)
-		easy_put(lane, easy);
+	if (handle != NULL)
+		handle_put(lane, handle);
 	upstream_replicas_cancel(&up->replicas, (size_t)replica);
 	return -1;
 }
@@ -316,8 +278,8 @@ static void attempt_done(void *arg, CURL *easy, CURLcode code)
 	if (code == CURLE_PEER_FAILED_VERIFICATION)
 		curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &attempt.tls_verify);
 	curl_multi_remove_handle(lane->multi, easy);
-	easy_put(lane, easy);
-	call->easy = NULL;
+	handle_put(lane, call->handle);
+	call->handle = NULL;
 	list_remove(&lane->active, &call->link);
 
 	attempt.sent = request_size > 0;
@@ -355,17 +317,6 @@ static void attempt_done(void *arg, CURL *easy, CURLcode code)
 	call_end(call, &failure, NULL, 0);
 }
 
-/* Appends one header line; curl copies it. Returns 0 or -1. */
-static int headers_add(struct curl_slist **headers, const char *line)
-{
-	struct curl_slist *grown = curl_slist_append(*headers, line);
-
-	if (grown == NULL)
-		return -1;
-	*headers = grown;
-	return 0;
-}
-
 /* Fills *refused for a call that was never made. */
 static void refuse(struct upstream_lane *lane, const struct upstream_request *request,
 		   const struct upstream_failure *failure, struct upstream_result *refused)
@@ -378,7 +329,7 @@ static void refuse(struct upstream_lane *lane, const struct upstream_request *re
 	if (upstream_build_url(&url, r->replica[upstream_replicas_peek(r)].url->base, request->msg,
 			       request->len) < 0)
 		buffer_reset(&url);
-	result_fail(refused, failure, url.data != NULL ? url.data : "", url.len);
+	result_fail(refused, failure, url.data != NULL ? url.data : "", "");
 	buffer_finish(&url);
 	atomic_fetch_add_explicit(&lane->counts->outcome[NO_REPLICA][failure->outcome], 1,
 				  memory_order_relaxed);
@@ -391,7 +342,6 @@ int upstream_call(struct upstream_lane *lane, const struct upstream_request *req
 	struct upstream_failure failure;
 	struct upstream_call *call = NULL;
 	struct buffer path;
-	char header[160];
 	unsigned before = atomic_fetch_add_explicit(&up->inflight, 1, memory_order_relaxed);
 
 	buffer_init(&path, request->len * 3 + 16);
@@ -412,28 +362,10 @@ int upstream_call(struct upstream_lane *lane, const struct upstream_request *req
 	call->on_done = on_done;
 	call->ctx = ctx;
 	call->attempts_left = up->cfg->retries;
-	buffer_init(&call->url, CONFIG_URL_MAX + request->len * 3 + 16);
 	buffer_init(&call->answer, UPSTREAM_ANSWER_MAX);
-	snprintf(header, sizeof(header), "X-Request-Id: %.128s", request->request_id);
-	if (headers_add(&call->headers, header) < 0)
+	if (upstream_headers_copy(&call->headers, request->request_id, request->traceparent,
+				  request->tracestate) < 0)
 		goto fail;
-	if (request->traceparent != NULL) {
-		snprintf(header, sizeof(header), "traceparent: %s", request->traceparent);
-		if (headers_add(&call->headers, header) < 0)
-			goto fail;
-	}
-	if (request->tracestate != NULL) {
-		struct buffer state;
-		int rc;
-
-		buffer_init(&state, strlen(request->tracestate) + 16);
-		rc = buffer_printf(&state, "tracestate: %s", request->tracestate);
-		if (rc == 0)
-			rc = headers_add(&call->headers, state.data);
-		buffer_finish(&state);
-		if (rc < 0)
-			goto fail;
-	}
 	if (upstream_build_url(&path, "", request->msg, request->len) < 0)
 		goto fail;
 	call->path = buffer_release(&path, NULL);
@@ -464,9 +396,9 @@ void upstream_abandon(struct upstream_lane *lane)
 		struct upstream_call *call = LIST_ITEM(lane->active, struct upstream_call, link);
 
 		list_remove(&lane->active, &call->link);
-		curl_multi_remove_handle(lane->multi, call->easy);
-		easy_put(lane, call->easy);
-		call->easy = NULL;
+		curl_multi_remove_handle(lane->multi, upstream_handle_easy(call->handle));
+		handle_put(lane, call->handle);
+		call->handle = NULL;
 		call_end(call, &failure, NULL, 0);
 	}
 }
@@ -502,7 +434,7 @@ struct upstream_lane *upstream_lane_new(struct upstream *up, struct loop *loop, 
 void upstream_lane_idle(struct upstream_lane *lane)
 {
 	while (lane->idle_count > 0)
-		curl_easy_cleanup(lane->idle[--lane->idle_count]);
+		upstream_handle_free(lane->idle[--lane->idle_count]);
 }
 
 void upstream_lane_free(struct upstream_lane *lane)

@@ -14,7 +14,7 @@ int upstream_build_url(struct buffer *out, const char *base, const char *msg, si
 	char chunk[256];
 	size_t used = 0;
 
-	if (buffer_append_str(out, base) < 0 || buffer_append_str(out, "/echo?msg=") < 0)
+	if (buffer_append_str(out, base) < 0 || buffer_append_str(out, UPSTREAM_PATH "?msg=") < 0)
 		return -1;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)msg[i];

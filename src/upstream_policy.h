@@ -14,6 +14,9 @@
 #include "config.h"
 #include "upstream.h"
 
+/* A's path; its query is msg=… */
+#define UPSTREAM_PATH "/echo"
+
 /* Writes base + "/echo?msg=" + msg percent-encoded (all but A-Z a-z 0-9 -._~)
  * into out. Returns 0 or -1 as buffer_append(). */
 int upstream_build_url(struct buffer *out, const char *base, const char *msg, size_t len);
