@@ -13,6 +13,7 @@
 #include "probe.h"
 #include "serve_a.h"
 #include "serve_b.h"
+#include "signals.h"
 #include "up.h"
 #include "version.h"
 
@@ -30,18 +31,15 @@ int main(int argc, char **argv)
 {
 	struct config cfg;
 	char error[CONFIG_ERROR_MAX];
-	sigset_t stop_signals;
+	sigset_t taken;
 
 	/* First of all, before any thread exists, so that every thread inherits
 	 * the mask: the roles take these signals with sigwait() in one place
 	 * (SIGHUP never stops a service), and one that comes while the options
 	 * are read waits for it. What comes between exec and this line still
 	 * has the default action (docs/operations.md). */
-	sigemptyset(&stop_signals);
-	sigaddset(&stop_signals, SIGINT);
-	sigaddset(&stop_signals, SIGTERM);
-	sigaddset(&stop_signals, SIGHUP);
-	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
+	signals_taken(&taken);
+	sigprocmask(SIG_BLOCK, &taken, NULL);
 	/* a client, not a role: it has none of the services' options */
 	if (argc > 1 && strcmp(argv[1], "probe") == 0)
 		return probe_run(argc - 1, argv + 1);

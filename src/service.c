@@ -22,6 +22,7 @@
 #include "ip_limit.h"
 #include "log.h"
 #include "reload.h"
+#include "signals.h"
 #include "mhd_quirks.h"
 #include "metrics.h"
 #include "notify.h"
@@ -431,11 +432,8 @@ static int wait_stop_signal(_Atomic bool *stopping, struct reloader *reloader)
 	sigset_t waited, stop_signals;
 	int signal_number = 0;
 
-	sigemptyset(&stop_signals);
-	sigaddset(&stop_signals, SIGINT);
-	sigaddset(&stop_signals, SIGTERM);
-	waited = stop_signals;
-	sigaddset(&waited, SIGHUP);
+	signals_stop(&stop_signals);
+	signals_taken(&waited);
 	for (;;) {
 		if (sigwait(&waited, &signal_number) != 0)
 			continue;

@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "notify.h"
+#include "signals.h"
 
 /* How long a child may take to listen: long enough for valgrind. */
 #define START_TIMEOUT_MS 60000
@@ -182,10 +183,7 @@ int up_run(const struct config *cfg)
 	config_format_address(&cfg->listen_b, listen_b, sizeof(listen_b));
 	snprintf(service_a, sizeof(service_a), "http://%s", listen_a);
 
-	sigemptyset(&signals);
-	sigaddset(&signals, SIGINT);
-	sigaddset(&signals, SIGTERM);
-	sigaddset(&signals, SIGHUP);
+	signals_taken(&signals);
 	sigaddset(&signals, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &signals, NULL);
 	signal_fd = signalfd(-1, &signals, SFD_CLOEXEC);
