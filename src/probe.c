@@ -142,7 +142,9 @@ int probe_run(int argc, char **argv)
 		goto out;
 	}
 	curl_easy_setopt(curl, CURLOPT_URL, opt.url);
+#if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+#endif
 	/* a probe of a local port must not go through a proxy from the environment */
 	curl_easy_setopt(curl, CURLOPT_PROXY, "");
 	curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
