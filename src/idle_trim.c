@@ -70,5 +70,6 @@ void idle_trim_free(struct idle_trim *trim)
 	if (trim == NULL)
 		return;
 	loop_timer_disarm(trim->loop, &trim->timer);
+	loop_hook_remove(trim->loop, before_sleep, trim);
 	free(trim);
 }

@@ -23,8 +23,8 @@ typedef void idle_trim_hook(void *arg);
 
 struct idle_trim *idle_trim_new(struct loop *loop, idle_trim_hook *before_trim, void *arg);
 
-/* Frees, once loop_run() has returned (the hook stays in the loop's
- * table, never to run again); NULL is allowed. */
+/* Takes its hook out of the loop and frees; not from inside a hook; NULL
+ * is allowed. */
 void idle_trim_free(struct idle_trim *trim);
 
 #endif

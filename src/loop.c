@@ -233,6 +233,18 @@ int loop_hook_add(struct loop *loop, loop_hook *hook, void *arg)
 	return 0;
 }
 
+void loop_hook_remove(struct loop *loop, loop_hook *hook, void *arg)
+{
+	for (size_t i = 0; i < loop->hook_count; i++) {
+		if (loop->hooks[i].run != hook || loop->hooks[i].arg != arg)
+			continue;
+		memmove(&loop->hooks[i], &loop->hooks[i + 1],
+			(loop->hook_count - i - 1) * sizeof(loop->hooks[0]));
+		loop->hook_count--;
+		return;
+	}
+}
+
 void loop_set_wake(struct loop *loop, loop_hook *on_wake, void *arg)
 {
 	loop->on_wake = on_wake;

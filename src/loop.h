@@ -79,6 +79,10 @@ void loop_timer_disarm(struct loop *loop, struct loop_timer *timer);
  */
 int loop_hook_add(struct loop *loop, loop_hook *hook, void *arg);
 
+/* Removes the hook added with this hook and arg, keeping the others' order;
+ * no effect when there is none. Not from inside a hook. */
+void loop_hook_remove(struct loop *loop, loop_hook *hook, void *arg);
+
 /* What runs on the loop's thread after loop_wake(). */
 void loop_set_wake(struct loop *loop, loop_hook *on_wake, void *arg);
 

@@ -654,6 +654,7 @@ void server_free(struct server *srv)
 		server_resume(LIST_ITEM(srv->parked, struct server_request, parked_link));
 	loop_timer_disarm(srv->loop, &srv->mhd_timer);
 	loop_io_remove(srv->loop, &srv->mhd_io);
+	loop_hook_remove(srv->loop, before_sleep, srv);
 	/* closes the listening socket too, unless server_quiesce() took it;
 	 * and every connection, which forgets its head watch */
 	MHD_stop_daemon(srv->daemon);

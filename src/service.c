@@ -173,6 +173,8 @@ static void worker_teardown(struct worker *w)
 	w->server = NULL;
 	idle_trim_free(w->trim);
 	w->trim = NULL;
+	loop_hook_remove(w->loop, drain_check, w);
+	loop_hook_remove(w->loop, flush_log, w);
 	if (w->role_state != NULL && role->loop_finish != NULL)
 		role->loop_finish(w->role_state);
 	w->role_state = NULL;

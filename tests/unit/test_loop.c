@@ -235,6 +235,26 @@ static void test_hooks_run_in_order_before_sleep(void **state)
 	loop_free(rec.loop);
 }
 
+/* A removed hook runs no more; the others keep their order. */
+static void test_hook_removed(void **state)
+{
+	struct record rec = {.loop = loop_make(), .stop_at = 5};
+	struct tagged_timer now = {.rec = &rec, .tag = 't'};
+	struct hooked first = {.rec = &rec, .tag = 'h', .arm = &now.timer};
+	struct hooked gone = {.rec = &rec, .tag = 'g'};
+	struct hooked last = {.rec = &rec, .tag = 'f'};
+
+	loop_timer_init(&now.timer, timer_fired, &now);
+	assert_int_equal(loop_hook_add(rec.loop, hook_ran, &first), 0);
+	assert_int_equal(loop_hook_add(rec.loop, hook_ran, &gone), 0);
+	assert_int_equal(loop_hook_add(rec.loop, hook_ran, &last), 0);
+	loop_hook_remove(rec.loop, hook_ran, &gone);
+	loop_hook_remove(rec.loop, hook_ran, &gone); /* a second time: nothing */
+	assert_int_equal(loop_run(rec.loop), 0);
+	assert_memory_equal(rec.order, "hfthf", 5);
+	loop_free(rec.loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +263,7 @@ int main(void)
 		cmocka_unit_test(test_modify_and_remove),
 		cmocka_unit_test(test_wake_from_another_thread),
 		cmocka_unit_test(test_hooks_run_in_order_before_sleep),
+		cmocka_unit_test(test_hook_removed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
