@@ -2,7 +2,6 @@
 #include "reload.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "config.h"
@@ -10,14 +9,22 @@
 #include "tls.h"
 
 enum state {
-	IDLE,    /* no thread */
-	RUNNING, /* a thread reloads */
+	IDLE,    /* the thread waits */
+	RUNNING, /* it reloads */
 	AGAIN,   /* ...and reloads once more when done */
 };
 
+/* One thread for the process's life, started by the first request: a
+ * thread per SIGHUP gave each its own malloc arena whenever the last one
+ * had not quite exited, megabytes over a few hundred reloads. */
 struct reloader {
 	struct tls_server *tls;
-	_Atomic int state;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	enum state state;        /* under lock */
+	bool quit;               /* under lock: the thread ends when idle */
+	bool started;            /* the thread exists (the signal thread's) */
+	pthread_t thread;
 };
 
 struct reloader *reloader_new(struct tls_server *tls)
@@ -27,7 +34,9 @@ struct reloader *reloader_new(struct tls_server *tls)
 	if (r == NULL)
 		return NULL;
 	r->tls = tls;
-	atomic_init(&r->state, IDLE);
+	r->state = IDLE;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->wake, NULL);
 	return r;
 }
 
@@ -50,55 +59,66 @@ static void *reload_thread(void *arg)
 {
 	struct reloader *r = arg;
 
+	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		int running = RUNNING;
-
+		while (r->state == IDLE && !r->quit)
+			pthread_cond_wait(&r->wake, &r->lock);
+		if (r->state == IDLE)
+			break; /* quit */
+		pthread_mutex_unlock(&r->lock);
 		reload_once(r->tls);
-		if (atomic_compare_exchange_strong(&r->state, &running, IDLE))
-			return NULL;
-		atomic_store(&r->state, RUNNING); /* it was AGAIN */
+		pthread_mutex_lock(&r->lock);
+		r->state = r->state == AGAIN ? RUNNING : IDLE;
 	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
 }
 
 void reloader_request(struct reloader *r)
 {
-	pthread_attr_t attr;
-	pthread_t thread;
-	int started;
+	bool inline_reload = false;
 
 	if (r->tls == NULL) {
 		log_event("sighup", "action", "ignored: no files to reload");
 		return;
 	}
-	for (;;) {
-		int state = atomic_load(&r->state);
-
-		if (state == AGAIN)
-			return;
-		if (state == RUNNING) {
-			if (atomic_compare_exchange_strong(&r->state, &state, AGAIN))
-				return;
-			continue;
-		}
-		if (atomic_compare_exchange_strong(&r->state, &state, RUNNING))
-			break;
-	}
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	started = pthread_create(&thread, &attr, reload_thread, r);
-	pthread_attr_destroy(&attr);
-	if (started != 0) {
+	pthread_mutex_lock(&r->lock);
+	if (!r->started) {
+		r->started = pthread_create(&r->thread, NULL, reload_thread, r) == 0;
 		/* no thread to be had: the reload runs here, as it once always did */
-		reload_thread(r);
+		inline_reload = !r->started;
 	}
+	if (!inline_reload) {
+		if (r->state == IDLE)
+			r->state = RUNNING;
+		else
+			r->state = AGAIN;
+		pthread_cond_signal(&r->wake);
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (inline_reload)
+		reload_once(r->tls);
 }
 
 bool reloader_free(struct reloader *r)
 {
 	if (r == NULL)
 		return true;
-	if (atomic_load(&r->state) != IDLE)
+	pthread_mutex_lock(&r->lock);
+	if (r->state != IDLE) {
+		/* stuck reading a file: it keeps r and the files */
+		pthread_mutex_unlock(&r->lock);
+		if (r->started)
+			pthread_detach(r->thread);
 		return false;
+	}
+	r->quit = true;
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+	if (r->started)
+		pthread_join(r->thread, NULL);
+	pthread_cond_destroy(&r->wake);
+	pthread_mutex_destroy(&r->lock);
 	free(r);
 	return true;
 }
