@@ -1,5 +1,6 @@
 """The docs cannot drift: every option of the table is in --help, the man page and
 operations.md; the README's TLS commands run as written (but for the ports)."""
+import grp
 import os
 import re
 import shlex
@@ -132,6 +133,30 @@ class ReadmeTls(TestCase):
                     self.fail("a command this test does not know: " + command)
         self.assertEqual(len(services), 2)
         self.assertIsNotNone(renewed)
+
+    def test_make_certs_names_and_group(self):
+        """deploy.md's form: extra names in the server certificates, keys 0640 of a group."""
+        work = tempfile.mkdtemp(prefix="echosvc-make-certs-")
+        self.addCleanup(shutil.rmtree, work, True)
+        group = grp.getgrgid(os.getegid()).gr_name
+        r = subprocess.run([os.path.join(ROOT, "deploy", "tls", "make-certs"), "-d", work, "-g",
+                            group, "echosvc-a.example", "10.0.0.5"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        text = subprocess.run(["openssl", "x509", "-in", os.path.join(work, "a.pem"), "-noout",
+                               "-ext", "subjectAltName"], capture_output=True, text=True,
+                              timeout=30).stdout
+        for name in ("DNS:localhost", "IP Address:127.0.0.1", "DNS:echosvc-a.example",
+                     "IP Address:10.0.0.5"):
+            self.assertIn(name, text)
+        for key in ("a.key", "b.key", "client.key"):
+            st = os.stat(os.path.join(work, key))
+            self.assertEqual((st.st_mode & 0o777, st.st_gid), (0o640, os.getegid()), key)
+        self.assertEqual(os.stat(os.path.join(work, "ca.key")).st_mode & 0o777, 0o600)
+        r = subprocess.run(["openssl", "verify", "-CAfile", os.path.join(work, "ca.pem")] +
+                           [os.path.join(work, f) for f in ("a.pem", "b.pem", "client.pem")],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
 if __name__ == "__main__":
