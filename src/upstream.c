@@ -18,6 +18,7 @@
 #include "tls.h"
 #include "upstream_handle.h"
 #include "upstream_policy.h"
+#include "upstream_replicas.h"
 
 #define POOL_MAX 1024        /* idle easy handles a lane keeps for reuse */
 

@@ -6,21 +6,7 @@
 
 #include "config.h"
 #include "loop.h"
-
-#define UPSTREAM_ANSWER_MAX (64 * 1024) /* the largest answer B accepts from A */
-
-/* How a call to A ended, as echosvc_upstream_requests_total counts it. */
-enum upstream_outcome {
-	UPSTREAM_OK,
-	UPSTREAM_REFUSED,
-	UPSTREAM_TIMEOUT,
-	UPSTREAM_BAD_RESPONSE,
-	UPSTREAM_TLS,
-	UPSTREAM_CIRCUIT_OPEN,
-	UPSTREAM_OVERLOADED,
-	UPSTREAM_LOCAL,        /* B could not open a socket: B's shortage, not A's */
-	UPSTREAM_OUTCOME_COUNT
-};
+#include "upstream_outcome.h"
 
 /* How one call ended. The result owns its texts (malloc'ed) until
  * upstream_result_finish(). */

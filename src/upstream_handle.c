@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "upstream_policy.h"
+#include "upstream_outcome.h"
 
 #define REPLICA_NONE ((size_t)-1)
 

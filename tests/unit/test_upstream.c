@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "upstream_policy.h"
+#include "upstream_replicas.h"
 
 static void check_url(const char *msg, size_t len, const char *want)
 {
