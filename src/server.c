@@ -330,9 +330,9 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 		url = request_head_origin_path(url);
 		req->path = url;
 		req->method = method;
-		req->method_label = strcmp(method, MHD_HTTP_METHOD_GET) == 0    ? METRICS_GET
-				    : strcmp(method, MHD_HTTP_METHOD_HEAD) == 0 ? METRICS_HEAD
-										: METRICS_OTHER;
+		req->method_kind = strcmp(method, MHD_HTTP_METHOD_GET) == 0    ? SERVER_GET
+				   : strcmp(method, MHD_HTTP_METHOD_HEAD) == 0 ? SERVER_HEAD
+									       : SERVER_OTHER;
 		for (size_t i = 0; i < srv->route_count; i++)
 			if (strcmp(url, srv->routes[i].path) == 0)
 				req->route = &srv->routes[i];
@@ -344,7 +344,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 			server_reply_error(req, refusal, framing);
 			return MHD_YES;
 		}
-		if (req->method_label == METRICS_OTHER) {
+		if (req->method_kind == SERVER_OTHER) {
 			/* Answered before any body is read: MHD closes the connection
 			 * afterwards, so an unwanted upload is never drained. */
 			if (req->route == NULL)

@@ -69,6 +69,14 @@ struct server_conn {
 	struct sockaddr_storage client;       /* the client's address, counted in ip_limit */
 };
 
+/* The methods the server serves (GET, and HEAD as GET without the body);
+ * any other is answered 405 or 404 before a body is read. */
+enum server_method {
+	SERVER_GET,
+	SERVER_HEAD,
+	SERVER_OTHER,
+};
+
 /* Per-request state: MHD's req_cls, created in uri_started() and freed in
  * request_completed() only. */
 struct server_request {
@@ -79,7 +87,7 @@ struct server_request {
 	size_t target_len;                    /* the raw target's, as the URI log callback saw it */
 	const char *method;                   /* as the client sent it, MHD's */
 	const char *version;                  /* MHD's, as the handler got it */
-	enum metrics_method method_label;
+	enum server_method method_kind;
 	uint64_t start_ns;
 	bool started;                         /* the handler saw the headers */
 	bool answered;

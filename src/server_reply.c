@@ -29,6 +29,20 @@ static const char *fault_field(const struct server_request *req)
 	return req->fault_error ? "error" : NULL;
 }
 
+/* The server's method as metrics label it. */
+static enum metrics_method metrics_method_of(enum server_method method)
+{
+	switch (method) {
+	case SERVER_GET:
+		return METRICS_GET;
+	case SERVER_HEAD:
+		return METRICS_HEAD;
+	case SERVER_OTHER:
+		break;
+	}
+	return METRICS_OTHER;
+}
+
 /* The access log line and the counts of one answer. */
 static void request_account(struct server_request *req, unsigned status, size_t body_len,
 			    const char *error, size_t error_len)
@@ -50,21 +64,21 @@ static void request_account(struct server_request *req, unsigned status, size_t 
 		.parent_id = req->trace.parent_id,
 		.method = req->method,
 		.peer = req->conn != NULL ? req->conn->peer : "-",
-		.bytes = req->method_label == METRICS_HEAD ? 0 : body_len,
+		.bytes = req->method_kind == SERVER_HEAD ? 0 : body_len,
 		.replica = req->replica,
 		.attempts = req->attempts,
 		.fault = fault_field(req),
 	};
 
 	metrics_request_observe(req->route != NULL ? (size_t)(req->route - srv->routes) + 1 : 0,
-				req->method_label, status, elapsed);
+				metrics_method_of(req->method_kind), status, elapsed);
 	log_request(&entry);
 }
 
 void server_account_refused(struct server_request *req, unsigned status, const char *reason)
 {
 	req->method = "-";
-	req->method_label = METRICS_OTHER;
+	req->method_kind = SERVER_OTHER;
 	req->path = "-";
 	req->answered = true;
 	request_account(req, status, 0, reason, strlen(reason));
