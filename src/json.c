@@ -49,28 +49,6 @@ static size_t utf8_sequence(const unsigned char *p, size_t avail, size_t *bad)
 	return need;
 }
 
-int json_repair_utf8(struct buffer *out, const char *src, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)src;
-	size_t start = 0, i = 0;
-
-	while (i < len) {
-		size_t bad = 0;
-		size_t n = utf8_sequence(p + i, len - i, &bad);
-
-		if (n > 0) {
-			i += n;
-			continue;
-		}
-		if (buffer_append(out, src + start, i - start) < 0 ||
-		    buffer_append(out, replacement, 3) < 0)
-			return -1;
-		i += bad;
-		start = i;
-	}
-	return buffer_append(out, src + start, len - start);
-}
-
 size_t json_escape(char *dst, size_t dst_size, const char *src, size_t len,
 		   size_t *consumed)
 {

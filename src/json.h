@@ -7,15 +7,11 @@
 #include "buffer.h"
 
 /*
- * Bytes that are not well-formed UTF-8 are replaced, one U+FFFD for each
- * maximal ill-formed subsequence (Unicode 15, section 3.9, "U+FFFD
- * Substitution of Maximal Subparts"), the practice of browsers and of
- * Python's errors="replace". Everything else is kept exactly.
+ * UTF-8 repair: bytes that are not well-formed UTF-8 are replaced, one
+ * U+FFFD for each maximal ill-formed subsequence (Unicode 15, section 3.9,
+ * "U+FFFD Substitution of Maximal Subparts"), the practice of browsers and
+ * of Python's errors="replace". Everything else is kept exactly.
  */
-
-/* Writes the repaired form of src[0..len) to out. Returns 0, or -1 as
- * buffer_append() (the buffer may then hold part of the output). */
-int json_repair_utf8(struct buffer *out, const char *src, size_t len);
 
 /* Escapes src as the inside of a JSON string (no quotes), repairing UTF-8.
  * Writes at most dst_size bytes to dst and never splits an escape or a

@@ -16,19 +16,21 @@
 /* Whether bytes are well-formed UTF-8 without a raw control character. */
 static int clean_utf8(const unsigned char *p, size_t len)
 {
-	struct buffer repaired;
-	int same;
+	/* json_escape() writes a text back unchanged when it is well-formed
+	 * UTF-8 with no control character, once '"' and '\\' (which it
+	 * escapes too) are out of the way */
+	char *plain = malloc(len + 1), *escaped = malloc(len * 6 + 1);
+	size_t consumed = 0, n = 0;
+	int same = 0;
 
-	buffer_init(&repaired, len * 3 + 1);
-	if (json_repair_utf8(&repaired, (const char *)p, len) < 0) {
-		buffer_finish(&repaired);
-		return 0;
+	if (plain != NULL && escaped != NULL) {
+		for (size_t i = 0; i < len; i++)
+			plain[i] = p[i] == '"' || p[i] == '\\' ? 'x' : (char)p[i];
+		n = json_escape(escaped, len * 6 + 1, plain, len, &consumed);
+		same = consumed == len && n == len && memcmp(escaped, plain, len) == 0;
 	}
-	same = repaired.len == len && memcmp(repaired.data, p, len) == 0;
-	buffer_finish(&repaired);
-	for (size_t i = 0; i < len; i++)
-		if (p[i] < 0x20)
-			return 0;
+	free(plain);
+	free(escaped);
 	return same;
 }
 
