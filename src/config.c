@@ -381,8 +381,7 @@ static int validate(struct config *cfg, char *error)
 }
 
 /* A usage error quotes what it was given, which may hold any byte: control
- * characters become '?', so that the message stays one line (found by
- * tests/fuzz/fuzz_options.c). */
+ * characters become '?', so that the message stays one line. */
 static void one_line(char *error)
 {
 	for (char *p = error; *p != '\0'; p++)

@@ -160,10 +160,9 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *so
 
 /*
  * CURLOPT_OPENSOCKETFUNCTION: a new socket's number may be that of one curl
- * closed without telling on_close (the multi-host test caught a call that
- * hung on such a reused number: the stale watch looked registered). Any
- * watch left on the number is forgotten here, so the new socket starts
- * clean.
+ * closed without telling on_close, and a stale watch on it would look
+ * registered, so the new socket would never be watched. Any watch left on
+ * the number is forgotten here: a new socket starts clean.
  */
 static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *address)
 {

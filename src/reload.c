@@ -14,9 +14,9 @@ enum state {
 	AGAIN,   /* ...and reloads once more when done */
 };
 
-/* One thread for the process's life, started by the first request: a
- * thread per SIGHUP gave each its own malloc arena whenever the last one
- * had not quite exited, megabytes over a few hundred reloads. */
+/* One thread for the process's life, started by the first request, so that
+ * reloads reuse its malloc arena (a thread per reload may each take a new
+ * one while the last is still exiting). */
 struct reloader {
 	struct tls_server *tls;
 	pthread_mutex_t lock;
@@ -85,7 +85,7 @@ void reloader_request(struct reloader *r)
 	pthread_mutex_lock(&r->lock);
 	if (!r->started) {
 		r->started = pthread_create(&r->thread, NULL, reload_thread, r) == 0;
-		/* no thread to be had: the reload runs here, as it once always did */
+		/* no thread to be had: the reload runs here, on the signal thread */
 		inline_reload = !r->started;
 	}
 	if (!inline_reload) {

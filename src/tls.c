@@ -123,7 +123,7 @@ static int pair_load(gnutls_certificate_credentials_t cred, const char *cert_fla
 	if (file_read(key_flag, key_path, key, error, error_size) < 0)
 		return -1;
 	/* the chain is parsed on its own first: GnuTLS 3.7's key-pair loader
-	 * leaks a certificate when the PEM is broken (found by LeakSanitizer) */
+	 * leaks a certificate when the PEM is broken */
 	rc = gnutls_x509_crt_list_import2(&chain, &count, cert, GNUTLS_X509_FMT_PEM, 0);
 	if (rc < 0 || count == 0) {
 		snprintf(error, error_size, "%s %s: not a PEM certificate chain: %s", cert_flag,
