@@ -93,7 +93,7 @@ static void *uri_started(void *cls, const char *uri, struct MHD_Connection *conn
 	return req;
 }
 
-static struct head_watch *request_watch(const struct server_request *req)
+static struct client_watch *request_watch(const struct server_request *req)
 {
 	return req->conn != NULL ? req->conn->watch : NULL;
 }
@@ -188,7 +188,7 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 	if (req->parked) /* closed while parked */
 		list_remove(&srv->parked, &req->parked_link);
 	if (server_tls_flush(req, code == MHD_REQUEST_TERMINATED_COMPLETED_OK))
-		head_timer_busy(request_watch(req), false);
+		client_watch_busy(request_watch(req), false);
 	if (req->free_data != NULL)
 		req->free_data(req->data);
 	free(req);
@@ -197,7 +197,7 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 	atomic_fetch_sub_explicit(&srv->stats->requests_active, 1, memory_order_relaxed);
 }
 
-/* A new connection's state: its head watch and its client's address, which
+/* A new connection's state: its client watch and its client's address, which
  * every request's log line names (formatted here once, not per request). */
 static struct server_conn *conn_start(struct server *srv, struct MHD_Connection *connection)
 {
@@ -212,7 +212,7 @@ static struct server_conn *conn_start(struct server *srv, struct MHD_Connection 
 	info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
 	conn->fd = info != NULL ? info->connect_fd : -1;
 	if (conn->fd >= 0)
-		conn->watch = head_timer_watch(srv->head_timer, conn->fd);
+		conn->watch = client_watch_add(srv->watches, conn->fd);
 	info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	address_format(info != NULL ? info->client_addr : NULL, conn->peer, sizeof(conn->peer));
 	if (info != NULL && info->client_addr != NULL)
@@ -271,7 +271,7 @@ static void connection_changed(void *cls, struct MHD_Connection *connection, voi
 		/* MHD has ended the GnuTLS session before telling (MHD_cleanup_connections) */
 		if (conn != NULL) {
 			loop_timer_disarm(srv->loop, &conn->unsent_timer);
-			head_timer_forget(srv->head_timer, conn->watch);
+			client_watch_forget(srv->watches, conn->watch);
 			tls_server_release(srv->options->tls, conn->tls);
 			ip_limit_give(srv->options->ip_limit, (const struct sockaddr *)&conn->client);
 			free(conn);
@@ -326,7 +326,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 
 		req->started = true;
 		req->version = version;
-		head_timer_busy(request_watch(req), true); /* the head is in, in time */
+		client_watch_busy(request_watch(req), true); /* the head is in, in time */
 		url = request_head_origin_path(url);
 		req->path = url;
 		req->method = method;
@@ -391,18 +391,26 @@ void server_metrics_init(const struct server_options *options)
 		     fault_enabled(options->config) ? options->config->fault_error_code : 0);
 }
 
-/* head_timer_expired: a client's head did not arrive in time; it gets
- * its 408. Logged and counted like an answer, with no route and no method. */
-static void head_timed_out(void *arg, int fd, uint64_t waited_ms, const char *id)
+/* client_watch_expired: a client's head did not arrive in time. Logged and
+ * counted like an answer, with no route and no method; it gets its 408 on
+ * the raw socket (nothing else is being written to it: its head is not
+ * complete), then the socket is shut down, so that libmicrohttpd reads the
+ * end of the stream and closes the connection. A TLS connection gets no
+ * answer: only its TLS session could carry one, and that is libmicrohttpd's
+ * (the handshake's bytes count as the head's). */
+static void head_timed_out(void *arg, int fd, uint64_t waited_ms)
 {
 	struct server *srv = arg;
-	char message[96], peer[ADDRESS_TEXT_MAX];
+	char message[96], peer[ADDRESS_TEXT_MAX], id[REQUEST_HEAD_NEW_ID_LEN + 1];
+	char answer[512];
 	struct trace trace;
 	struct log_request entry = {.endpoint = "-", .endpoint_len = 1, .code = 408,
 				    .latency_ms = (unsigned long)waited_ms, .request_id = id,
 				    .trace_id = trace.trace_id, .span_id = trace.span_id,
 				    .method = "-", .peer = peer};
+	int len;
 
+	request_head_new_id(id); /* the answer's and the log line's */
 	trace_begin(&trace, NULL);
 	address_of_socket(fd, false, peer, sizeof(peer));
 	snprintf(message, sizeof(message),
@@ -412,6 +420,16 @@ static void head_timed_out(void *arg, int fd, uint64_t waited_ms, const char *id
 	entry.error_len = strlen(message);
 	metrics_request_observe(0, METRICS_OTHER, 408, waited_ms * 1000000u);
 	log_request(&entry);
+	if (srv->options->tls == NULL) {
+		len = snprintf(answer, sizeof(answer),
+			       "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+			       "Content-Length: %zu\r\nConnection: close\r\nX-Request-Id: %s\r\n"
+			       "\r\n{\"error\":\"%s\"}\n",
+			       strlen(message) + sizeof("{\"error\":\"\"}\n") - 1, id, message);
+		if (len > 0 && (size_t)len < sizeof(answer))
+			send(fd, answer, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
+	shutdown(fd, SHUT_RDWR);
 }
 
 /* Out of descriptors, said once a second for the whole process. */
@@ -539,9 +557,8 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	srv->options = options;
 	srv->stopping = options->stopping;
 	loop_timer_init(&srv->mhd_timer, on_daemon_timer, srv);
-	srv->head_timer = head_timer_new(loop, cfg->header_timeout_ms, options->tls != NULL,
-				       head_timed_out, srv);
-	if (srv->head_timer == NULL)
+	srv->watches = client_watches_new(loop, cfg->header_timeout_ms, head_timed_out, srv);
+	if (srv->watches == NULL)
 		goto out_of_memory;
 	if (cfg->listen.host[0] != '\0' && strchr(cfg->listen.host, ':') != NULL)
 		flags |= MHD_USE_IPv6;
@@ -594,8 +611,8 @@ fail:
 	if (srv != NULL) {
 		if (srv->daemon != NULL)
 			MHD_stop_daemon(srv->daemon);
-		if (srv->head_timer != NULL)
-			head_timer_free(srv->head_timer);
+		if (srv->watches != NULL)
+			client_watches_free(srv->watches);
 		free(srv);
 	}
 	return NULL;
@@ -656,8 +673,8 @@ void server_free(struct server *srv)
 	loop_io_remove(srv->loop, &srv->mhd_io);
 	loop_hook_remove(srv->loop, before_sleep, srv);
 	/* closes the listening socket too, unless server_quiesce() took it;
-	 * and every connection, which forgets its head watch */
+	 * and every connection, which forgets its client watch */
 	MHD_stop_daemon(srv->daemon);
-	head_timer_free(srv->head_timer);
+	client_watches_free(srv->watches);
 	free(srv);
 }

@@ -9,7 +9,7 @@
 
 #include "address.h"
 #include "fault.h"
-#include "head_timer.h"
+#include "client_watch.h"
 #include "list.h"
 #include "loop.h"
 #include "metrics.h"
@@ -50,13 +50,13 @@ struct server {
 	struct server_stats *stats;
 	const struct server_options *options; /* borrowed */
 	_Atomic bool *stopping;        /* the process's, or NULL */
-	struct head_timer *head_timer; /* --header-timeout-ms */
+	struct client_watches *watches;    /* each client socket: header timeout, FIN, room */
 };
 
 /* Per-connection state: MHD's socket_context, made when the connection
  * starts and freed when it closes (connection_changed()). */
 struct server_conn {
-	struct head_watch *watch;             /* NULL when out of memory */
+	struct client_watch *watch;             /* NULL when out of memory */
 	struct tls_hold *tls;                 /* its TLS credentials; NULL: plain HTTP */
 	void *tls_session;                    /* MHD's gnutls_session_t; NULL: plain HTTP */
 	int fd;

@@ -14,10 +14,10 @@
 #include "server_private.h"
 
 /* Whether the client has sent its FIN (an HTTP/1.1 half-close after the
- * request): the answer then says Connection: close (see head_timer.c). */
+ * request): the answer then says Connection: close (see client_watch.c). */
 static bool client_half_closed(const struct server_request *req)
 {
-	return req->conn != NULL && head_timer_half_closed(req->conn->watch);
+	return req->conn != NULL && client_watch_half_closed(req->conn->watch);
 }
 
 static const char *fault_field(const struct server_request *req)

@@ -37,7 +37,7 @@ void server_tls_hold(struct server_request *req)
 {
 	struct server_conn *conn = req->conn;
 
-	if (conn == NULL || conn->tls_session == NULL || !head_timer_watching(conn->watch) ||
+	if (conn == NULL || conn->tls_session == NULL || !client_watch_watching(conn->watch) ||
 	    !client_keeps_open(req))
 		return;
 	tls_session_hold(conn->tls_session);
@@ -71,15 +71,15 @@ static void conn_unsent_done(struct server_conn *conn)
 	if (next != NULL)
 		server_resume(next); /* its head made the watch busy already */
 	else
-		head_timer_busy(conn->watch, false);
+		client_watch_busy(conn->watch, false);
 }
 
-/* head_timer_writable: the socket has room again (or has failed). */
+/* client_watch_writable: the socket has room again (or has failed). */
 static void conn_writable(void *arg)
 {
 	struct server_conn *conn = arg;
 
-	if (conn_flush(conn) == 0 && head_timer_await_writable(conn->watch, conn_writable, conn) == 0)
+	if (conn_flush(conn) == 0 && client_watch_await_writable(conn->watch, conn_writable, conn) == 0)
 		return;
 	/* out, or the session failed (MHD finds that out on its next read) */
 	conn_unsent_done(conn);
@@ -99,7 +99,7 @@ static void conn_unsent_expired(void *arg)
 
 void server_tls_release(struct server_conn *conn)
 {
-	head_timer_await_writable(conn->watch, NULL, NULL);
+	client_watch_await_writable(conn->watch, NULL, NULL);
 	shutdown(conn->fd, SHUT_RDWR);
 	conn_flush(conn); /* fails now; what it held is dropped with the session */
 	conn_unsent_done(conn);
@@ -128,7 +128,7 @@ bool server_tls_flush(struct server_request *req, bool keeps_open)
 	if (!req->tls_held)
 		return true;
 	if (conn_flush(conn) != 0 || !keeps_open ||
-	    head_timer_await_writable(conn->watch, conn_writable, conn) < 0)
+	    client_watch_await_writable(conn->watch, conn_writable, conn) < 0)
 		return true;
 	conn->tls_unsent = true;
 	loop_timer_init(&conn->unsent_timer, conn_unsent_expired, conn);

@@ -1,5 +1,5 @@
-/* head_timer.c - client sockets as the kernel sees them: the header timeout (408), the peer's FIN, room to write. */
-#include "head_timer.h"
+/* client_watch.c - each client socket as the kernel sees it: a head's first byte and its timeout, the peer's FIN, room to write. */
+#include "client_watch.h"
 
 #include <errno.h>
 #include <linux/tcp.h>
@@ -11,19 +11,18 @@
 #include <sys/socket.h>
 
 #include "list.h"
-#include "request_head.h"
 
 #define SCAN_MAX_MS 1000  /* how late a first byte may be noticed */
 
-struct head_watch {
+struct client_watch {
 	struct list_link link;     /* on the timer's list */
-	struct head_timer *timer;
+	struct client_watches *timer;
 	int fd;
 	struct loop_io fin_io;     /* EPOLLRDHUP (and EPOLLOUT while awaited), one-shot;
 				    * fd < 0: not watched */
 	bool fin_seen;             /* the FIN watch has fired */
 	bool peer_fin;             /* the client has half-closed */
-	head_timer_writable *writable; /* awaits room to write, or NULL */
+	client_watch_writable *writable; /* awaits room to write, or NULL */
 	void *writable_arg;
 	bool busy;                 /* a head is complete, its answer not done */
 	bool was_busy;             /* busy since the last scan */
@@ -31,13 +30,12 @@ struct head_watch {
 	uint64_t first_byte_ms;    /* when bytes were first seen, 0: none */
 };
 
-struct head_timer {
+struct client_watches {
 	struct loop *loop;
 	struct loop_timer scan;    /* armed while there are watches */
 	unsigned timeout_ms;
 	unsigned interval_ms;
-	bool tls;                  /* the connections speak TLS: no raw 408 */
-	head_timer_expired *expired;
+	client_watch_expired *expired;
 	void *arg;
 	struct list_link *watches;
 };
@@ -55,38 +53,13 @@ static bool bytes_received(int fd, uint64_t *bytes)
 	return true;
 }
 
-/* Answers 408 on the raw socket (nothing else is being written to it: its
- * head is not complete) and shuts it down, which makes libmicrohttpd read
- * the end of the stream and close the connection. A TLS connection gets no
- * answer: only its TLS session could carry one, and that is libmicrohttpd's. */
-static void time_out(struct head_timer *timer, struct head_watch *watch, const char *id)
-{
-	char body[160], answer[512];
-	int body_len, len;
-
-	if (timer->tls) {
-		shutdown(watch->fd, SHUT_RDWR);
-		return;
-	}
-	body_len = snprintf(body, sizeof(body),
-			    "{\"error\":\"request head not complete within %u ms (--header-timeout-ms)\"}\n",
-			    timer->timeout_ms);
-	len = snprintf(answer, sizeof(answer),
-		       "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
-		       "Content-Length: %d\r\nConnection: close\r\nX-Request-Id: %s\r\n\r\n%s",
-		       body_len, id, body);
-	if (len > 0 && (size_t)len < sizeof(answer))
-		send(watch->fd, answer, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
-	shutdown(watch->fd, SHUT_RDWR);
-}
-
 static void scan(void *arg)
 {
-	struct head_timer *timer = arg;
+	struct client_watches *timer = arg;
 	uint64_t now = loop_now_ms();
 
 	for (struct list_link *l = timer->watches; l != NULL; l = l->next) {
-		struct head_watch *w = LIST_ITEM(l, struct head_watch, link);
+		struct client_watch *w = LIST_ITEM(l, struct client_watch, link);
 		uint64_t bytes;
 
 		if (w->busy || w->first_byte_ms == UINT64_MAX || !bytes_received(w->fd, &bytes))
@@ -105,12 +78,10 @@ static void scan(void *arg)
 			continue;
 		}
 		if (now - w->first_byte_ms >= timer->timeout_ms) {
-			char id[REQUEST_HEAD_NEW_ID_LEN + 1];
+			uint64_t waited_ms = now - w->first_byte_ms;
 
-			request_head_new_id(id); /* the answer's and the log line's */
-			timer->expired(timer->arg, w->fd, now - w->first_byte_ms, id);
-			time_out(timer, w, id);
 			w->first_byte_ms = UINT64_MAX; /* once */
+			timer->expired(timer->arg, w->fd, waited_ms);
 		}
 	}
 	/* no connection, no scan: an idle loop is not woken for nothing */
@@ -118,16 +89,15 @@ static void scan(void *arg)
 		loop_timer_arm(timer->loop, &timer->scan, timer->interval_ms);
 }
 
-struct head_timer *head_timer_new(struct loop *loop, unsigned timeout_ms, bool tls,
-				  head_timer_expired *expired, void *arg)
+struct client_watches *client_watches_new(struct loop *loop, unsigned timeout_ms,
+					  client_watch_expired *expired, void *arg)
 {
-	struct head_timer *timer = calloc(1, sizeof(*timer));
+	struct client_watches *timer = calloc(1, sizeof(*timer));
 
 	if (timer == NULL)
 		return NULL;
 	timer->loop = loop;
 	timer->timeout_ms = timeout_ms;
-	timer->tls = tls;
 	/* a tenth of the timeout, within 10 ms .. 1 s */
 	timer->interval_ms = timeout_ms / 10 < 10 ? 10 : timeout_ms / 10 > SCAN_MAX_MS
 								 ? SCAN_MAX_MS
@@ -138,14 +108,14 @@ struct head_timer *head_timer_new(struct loop *loop, unsigned timeout_ms, bool t
 	return timer;
 }
 
-void head_timer_free(struct head_timer *timer)
+void client_watches_free(struct client_watches *timer)
 {
 	loop_timer_disarm(timer->loop, &timer->scan);
 	free(timer);
 }
 
 /* Re-arms the one-shot registration for what is still awaited. */
-static void watch_arm(struct head_watch *watch)
+static void watch_arm(struct client_watch *watch)
 {
 	uint32_t events = (watch->fin_seen ? 0 : EPOLLRDHUP) |
 			  (watch->writable != NULL ? EPOLLOUT : 0);
@@ -159,15 +129,15 @@ static void watch_arm(struct head_watch *watch)
  * read for "nothing more to read" under edge-triggered epoll, so when a
  * request and its client's FIN come together it may never read the end of
  * the stream. While a request is in progress, or one is still unread, its
- * answer must say Connection: close (head_timer_half_closed()); on an idle
+ * answer must say Connection: close (client_watch_half_closed()); on an idle
  * connection with nothing unread, a shutdown makes libmicrohttpd read the
  * end of the stream and close it. One epoll_ctl per connection, where a
  * recv(MSG_PEEK) per answer did it before. The same registration carries
- * EPOLLOUT while an answer waits for room (head_timer_await_writable()).
+ * EPOLLOUT while an answer waits for room (client_watch_await_writable()).
  */
 static void on_socket(void *arg, uint32_t events)
 {
-	struct head_watch *watch = arg;
+	struct client_watch *watch = arg;
 	int unread = 0;
 
 	watch->fin_io.events = 0; /* one-shot: the kernel has disarmed it */
@@ -179,7 +149,7 @@ static void on_socket(void *arg, uint32_t events)
 			shutdown(watch->fd, SHUT_RDWR);
 	}
 	if (watch->writable != NULL && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) {
-		head_timer_writable *writable = watch->writable;
+		client_watch_writable *writable = watch->writable;
 
 		watch->writable = NULL;
 		writable(watch->writable_arg); /* may await again */
@@ -187,9 +157,9 @@ static void on_socket(void *arg, uint32_t events)
 	watch_arm(watch);
 }
 
-struct head_watch *head_timer_watch(struct head_timer *timer, int fd)
+struct client_watch *client_watch_add(struct client_watches *timer, int fd)
 {
-	struct head_watch *watch = calloc(1, sizeof(*watch));
+	struct client_watch *watch = calloc(1, sizeof(*watch));
 
 	if (watch == NULL)
 		return NULL;
@@ -200,14 +170,14 @@ struct head_watch *head_timer_watch(struct head_timer *timer, int fd)
 	watch->fin_io.handle = on_socket;
 	watch->fin_io.arg = watch;
 	if (loop_io_add(timer->loop, &watch->fin_io) < 0)
-		watch->fin_io.fd = -1; /* head_timer_half_closed() asks the socket */
+		watch->fin_io.fd = -1; /* client_watch_half_closed() asks the socket */
 	list_push(&timer->watches, &watch->link);
 	if (!loop_timer_armed(&timer->scan))
 		loop_timer_arm(timer->loop, &timer->scan, timer->interval_ms);
 	return watch;
 }
 
-bool head_timer_half_closed(const struct head_watch *watch)
+bool client_watch_half_closed(const struct client_watch *watch)
 {
 	char byte;
 
@@ -219,14 +189,14 @@ bool head_timer_half_closed(const struct head_watch *watch)
 	return recv(watch->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
-bool head_timer_watching(const struct head_watch *watch)
+bool client_watch_watching(const struct client_watch *watch)
 {
 	return watch != NULL && watch->fin_io.fd >= 0;
 }
 
-int head_timer_await_writable(struct head_watch *watch, head_timer_writable *writable, void *arg)
+int client_watch_await_writable(struct client_watch *watch, client_watch_writable *writable, void *arg)
 {
-	if (!head_timer_watching(watch))
+	if (!client_watch_watching(watch))
 		return -1;
 	watch->writable = writable;
 	watch->writable_arg = arg;
@@ -234,7 +204,7 @@ int head_timer_await_writable(struct head_watch *watch, head_timer_writable *wri
 	return 0;
 }
 
-void head_timer_forget(struct head_timer *timer, struct head_watch *watch)
+void client_watch_forget(struct client_watches *timer, struct client_watch *watch)
 {
 	if (watch == NULL)
 		return;
@@ -246,7 +216,7 @@ void head_timer_forget(struct head_timer *timer, struct head_watch *watch)
 	free(watch);
 }
 
-void head_timer_busy(struct head_watch *watch, bool busy)
+void client_watch_busy(struct client_watch *watch, bool busy)
 {
 	if (watch == NULL)
 		return;
