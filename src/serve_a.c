@@ -5,6 +5,7 @@
 #include "json.h"
 #include "log.h"
 #include "server.h"
+#include "server_builtin.h"
 #include "service.h"
 
 /* The largest answer: every msg byte escaped as \u00XX, plus the frame. */

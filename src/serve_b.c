@@ -9,6 +9,7 @@
 #include "json.h"
 #include "log.h"
 #include "server.h"
+#include "server_builtin.h"
 #include "service.h"
 #include "trace.h"
 #include "upstream.h"

@@ -187,7 +187,7 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 		delayed_remove(srv, req);
 	if (req->parked) /* closed while parked */
 		list_remove(&srv->parked, &req->parked_link);
-	if (server_tls_flush(req, code == MHD_REQUEST_TERMINATED_COMPLETED_OK))
+	if (server_tls_flush(req, code == MHD_REQUEST_TERMINATED_COMPLETED_OK, server_resume))
 		client_watch_busy(request_watch(req), false);
 	if (req->free_data != NULL)
 		req->free_data(req->data);
@@ -366,7 +366,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 	if (req->parked)
 		; /* called again in the turn it parked (see server_suspend()) */
 	else if (server_tls_gate(req))
-		; /* parked until the answer before it is out */
+		server_suspend(req); /* until the answer before it is out */
 	else if (req->route == NULL)
 		server_reply_error(req, 404, "not found");
 	else if (fault_gate(req))

@@ -53,10 +53,13 @@ struct server {
 	struct client_watches *watches;    /* each client socket: header timeout, FIN, room */
 };
 
+/* How a request parked behind a held TLS answer goes on (server_tls.c). */
+typedef void server_tls_resume(struct server_request *req);
+
 /* Per-connection state: MHD's socket_context, made when the connection
  * starts and freed when it closes (connection_changed()). */
 struct server_conn {
-	struct client_watch *watch;             /* NULL when out of memory */
+	struct client_watch *watch;           /* NULL when out of memory */
 	struct tls_hold *tls;                 /* its TLS credentials; NULL: plain HTTP */
 	void *tls_session;                    /* MHD's gnutls_session_t; NULL: plain HTTP */
 	int fd;
@@ -65,6 +68,7 @@ struct server_conn {
 	struct loop_timer unsent_timer;       /* for IDLE_TIMEOUT_S at most */
 	struct server *server;
 	struct server_request *gated;         /* the next request, parked meanwhile */
+	server_tls_resume *resume_gated;      /* how it goes on (server_tls_flush()) */
 	char peer[ADDRESS_TEXT_MAX];          /* the client, formatted once */
 	struct sockaddr_storage client;       /* the client's address, counted in ip_limit */
 };
@@ -125,12 +129,21 @@ void server_reply_error_allow(struct server_request *req, unsigned status, const
 
 /* server_tls.c: a TLS connection's answer as one record, written when
  * libmicrohttpd is done with it; while one waits for room in the socket,
- * the connection's next request waits too. */
+ * the connection's next request waits too. It calls nothing above it: it
+ * answers with verdicts, and resumes a waiting request through the
+ * callback it was given. */
+/* Holds req's answer while MHD writes it, when its connection is TLS and
+ * stays open after it. */
 void server_tls_hold(struct server_request *req);
-bool server_tls_flush(struct server_request *req, bool keeps_open);
+/* req is done: writes its held answer. Returns whether the answer is out
+ * of the server's hands; false while it waits for room, and then the
+ * request server_tls_gate() parks behind it is given to resume once it is
+ * out. keeps_open: MHD keeps the connection for another request. */
+bool server_tls_flush(struct server_request *req, bool keeps_open, server_tls_resume *resume);
+/* Whether req must wait, parked by the caller, for the answer before it. */
 bool server_tls_gate(struct server_request *req);
 /* Ends a connection whose held answer waits for room (its client does not
- * read): the parked request behind it goes back to MHD, which closes it. */
+ * read): the parked request behind it is resumed, and MHD closes it. */
 void server_tls_release(struct server_conn *conn);
 
 #endif

@@ -69,7 +69,7 @@ static void conn_unsent_done(struct server_conn *conn)
 	conn->tls_unsent = false;
 	conn->gated = NULL;
 	if (next != NULL)
-		server_resume(next); /* its head made the watch busy already */
+		conn->resume_gated(next); /* its head made the watch busy already */
 	else
 		client_watch_busy(conn->watch, false);
 }
@@ -105,14 +105,9 @@ void server_tls_release(struct server_conn *conn)
 	conn_unsent_done(conn);
 }
 
-/*
- * The request is done (MHD_OPTION_NOTIFY_COMPLETED): its held answer is
- * written. Returns whether the answer is out of the server's hands; false
- * while it waits for room, the connection then stays busy for the header
- * timer (its answer is not done). keeps_open: MHD keeps the connection for
- * another request (a connection ending now has nothing to wait for).
- */
-bool server_tls_flush(struct server_request *req, bool keeps_open)
+/* While the answer waits, the connection stays busy for the header timer
+ * (its answer is not done); a connection ending now has nothing to wait for. */
+bool server_tls_flush(struct server_request *req, bool keeps_open, server_tls_resume *resume)
 {
 	struct server_conn *conn = req->conn;
 
@@ -131,6 +126,7 @@ bool server_tls_flush(struct server_request *req, bool keeps_open)
 	    client_watch_await_writable(conn->watch, conn_writable, conn) < 0)
 		return true;
 	conn->tls_unsent = true;
+	conn->resume_gated = resume;
 	loop_timer_init(&conn->unsent_timer, conn_unsent_expired, conn);
 	loop_timer_arm(conn->server->loop, &conn->unsent_timer, IDLE_TIMEOUT_S * 1000u);
 	return false;
@@ -138,10 +134,10 @@ bool server_tls_flush(struct server_request *req, bool keeps_open)
 
 /*
  * Before a request is handled: while an answer waits for room, the request
- * waits too, parked like a B call (see server_suspend()). Returns whether
- * it waits. Requests answered as soon as their head is in (a refused head,
- * a method other than GET or HEAD) are not held back: their connection
- * closes after the answer, and what waits goes out as far as it can.
+ * waits too, parked like a B call. Requests answered as soon as their head
+ * is in (a refused head, a method other than GET or HEAD) are not held
+ * back: their connection closes after the answer, and what waits goes out
+ * as far as it can.
  */
 bool server_tls_gate(struct server_request *req)
 {
@@ -150,6 +146,5 @@ bool server_tls_gate(struct server_request *req)
 	if (conn == NULL || !conn->tls_unsent)
 		return false;
 	conn->gated = req;
-	server_suspend(req);
 	return true;
 }
