@@ -4,6 +4,24 @@
 #include <malloc.h>
 #include <stdlib.h>
 
+/* Under AddressSanitizer the heap is the sanitizer's, and glibc's malloc is
+ * never initialised: a first malloc_trim() would initialise it, and two
+ * loops doing that at once both attach to its main arena, which glibc then
+ * finds corrupt when the second of them exits. */
+#if defined(__SANITIZE_ADDRESS__)
+#define IDLE_TRIM_HEAP 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define IDLE_TRIM_HEAP 0
+#endif
+#endif
+#if !defined(IDLE_TRIM_HEAP) && defined(__GLIBC__)
+#define IDLE_TRIM_HEAP 1
+#endif
+#ifndef IDLE_TRIM_HEAP
+#define IDLE_TRIM_HEAP 0
+#endif
+
 struct idle_trim {
 	struct loop *loop;
 	struct loop_timer timer;
@@ -32,7 +50,7 @@ static void on_timer(void *arg)
 	}
 	if (trim->before_trim != NULL)
 		trim->before_trim(trim->arg);
-#ifdef __GLIBC__
+#if IDLE_TRIM_HEAP
 	malloc_trim(0);
 #endif
 }
