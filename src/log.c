@@ -12,7 +12,6 @@
 
 #include "json.h"
 
-#define FIELD_MAX 1024 /* longest escaped endpoint; an error may take twice this */
 
 static const char *log_service = "echosvc";
 static enum config_log_format log_format = CONFIG_LOG_TEXT;
@@ -161,16 +160,10 @@ static void log_write(char *line, size_t len)
 	errno = saved;
 }
 
-/* A line under construction: a fixed buffer, never overrun. */
-struct line {
-	char text[LOG_LINE_MAX];
-	size_t len;
-};
-
-static void line_printf(struct line *line, const char *format, ...)
+static void line_printf(struct log_line *line, const char *format, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static void line_printf(struct line *line, const char *format, ...)
+static void line_printf(struct log_line *line, const char *format, ...)
 {
 	va_list args;
 	size_t room = sizeof(line->text) - 1 - line->len; /* keep one byte for \n */
@@ -185,7 +178,7 @@ static void line_printf(struct line *line, const char *format, ...)
 
 /* Appends bytes, cut at the line's end: the hot path of every line, without
  * a format string to parse. */
-static void line_append(struct line *line, const char *text, size_t len)
+static void line_append(struct log_line *line, const char *text, size_t len)
 {
 	size_t room = sizeof(line->text) - 1 - line->len;
 
@@ -195,13 +188,13 @@ static void line_append(struct line *line, const char *text, size_t len)
 	line->len += len;
 }
 
-static void line_append_str(struct line *line, const char *text)
+static void line_append_str(struct log_line *line, const char *text)
 {
 	line_append(line, text, strlen(text));
 }
 
 /* Adds " key=" (text) or ,"key": (JSON). */
-static void line_key(struct line *line, const char *key)
+static void line_key(struct log_line *line, const char *key)
 {
 	bool json = log_format == CONFIG_LOG_JSON;
 	size_t len = strlen(key);
@@ -225,8 +218,7 @@ static void line_key(struct line *line, const char *key)
 	line->len = (size_t)(p - line->text);
 }
 
-/* Adds " key=N" or ,"key":N. */
-static void line_number(struct line *line, const char *key, unsigned long long value)
+void log_line_number(struct log_line *line, const char *key, unsigned long long value)
 {
 	char digits[24];
 	size_t n = sizeof(digits);
@@ -239,9 +231,8 @@ static void line_number(struct line *line, const char *key, unsigned long long v
 	line_append(line, digits + n, sizeof(digits) - n);
 }
 
-/* Adds " key=value" (text) or ,"key":"value" (JSON) with escaping. */
-static void line_field(struct line *line, const char *key, const char *value, size_t len,
-		       bool force_quote, size_t max)
+void log_line_field(struct log_line *line, const char *key, const char *value, size_t len,
+		    bool force_quote, size_t max)
 {
 	size_t room = sizeof(line->text) - 1 - line->len;
 
@@ -260,7 +251,7 @@ static void line_field(struct line *line, const char *key, const char *value, si
 	}
 }
 
-static void line_begin(struct line *line)
+void log_line_begin(struct log_line *line)
 {
 	long millis;
 	const struct time_cache *now = log_now(&millis);
@@ -276,7 +267,7 @@ static void line_begin(struct line *line)
 	}
 }
 
-static void line_finish(struct line *line)
+static void line_finish(struct log_line *line)
 {
 	if (log_format == CONFIG_LOG_JSON)
 		line_append(line, "}", 1);
@@ -316,9 +307,9 @@ void log_batch_end(void)
 	batch.on = false;
 }
 
-/* Sends a finished request line: into this thread's batch when batching. */
-static void line_send(struct line *line)
+void log_line_send(struct log_line *line)
 {
+	line_finish(line);
 	if (!batch.on) {
 		log_write(line->text, line->len);
 		return;
@@ -330,54 +321,27 @@ static void line_send(struct line *line)
 }
 
 /* Event lines are rare and must not wait: this thread's batch goes first. */
-static void line_send_now(struct line *line)
+static void line_send_now(struct log_line *line)
 {
 	log_flush();
 	log_write(line->text, line->len);
 }
 
-/* A field that is left out when value is NULL or empty. */
-static void line_optional(struct line *line, const char *key, const char *value, size_t max)
+void log_line_optional(struct log_line *line, const char *key, const char *value, size_t max)
 {
 	if (value != NULL && value[0] != '\0')
-		line_field(line, key, value, strlen(value), false, max);
-}
-
-void log_request(const struct log_request *entry)
-{
-	struct line line;
-
-	line_begin(&line);
-	line_field(&line, "endpoint", entry->endpoint, entry->endpoint_len, false, FIELD_MAX);
-	line_field(&line, "status", entry->ok ? "ok" : "error", entry->ok ? 2 : 5, false, 16);
-	if (entry->error != NULL)
-		line_field(&line, "error", entry->error, entry->error_len, true, 2 * FIELD_MAX);
-	line_number(&line, "latency_ms", entry->latency_ms);
-	line_number(&line, "code", entry->code);
-	line_optional(&line, "request_id", entry->request_id, 256);
-	line_optional(&line, "trace_id", entry->trace_id, 64);
-	line_optional(&line, "span_id", entry->span_id, 64);
-	line_optional(&line, "parent_id", entry->parent_id, 64);
-	line_optional(&line, "method", entry->method, 64);
-	line_optional(&line, "peer", entry->peer, 80);
-	line_number(&line, "bytes", entry->bytes);
-	line_optional(&line, "replica", entry->replica, 2 * FIELD_MAX);
-	if (entry->attempts > 0)
-		line_number(&line, "attempts", entry->attempts);
-	line_optional(&line, "fault", entry->fault, 32);
-	line_finish(&line);
-	line_send(&line);
+		log_line_field(line, key, value, strlen(value), false, max);
 }
 
 void log_event_pairs(const char *event, const char *const *pairs, size_t count)
 {
-	struct line line;
+	struct log_line line;
 
-	line_begin(&line);
-	line_field(&line, "event", event, strlen(event), false, 64);
+	log_line_begin(&line);
+	log_line_field(&line, "event", event, strlen(event), false, 64);
 	for (size_t i = 0; i < count; i++)
-		line_field(&line, pairs[2 * i], pairs[2 * i + 1], strlen(pairs[2 * i + 1]), false,
-			   FIELD_MAX);
+		log_line_field(&line, pairs[2 * i], pairs[2 * i + 1], strlen(pairs[2 * i + 1]), false,
+			   LOG_FIELD_MAX);
 	line_finish(&line);
 	line_send_now(&line);
 }
@@ -391,18 +355,18 @@ void log_event(const char *event, const char *key, const char *value)
 
 void log_failure(const char *message)
 {
-	struct line line;
+	struct log_line line;
 
-	line_begin(&line);
-	line_field(&line, "event", "error", 5, false, 64);
-	line_field(&line, "error", message, strlen(message), true, 2 * FIELD_MAX);
+	log_line_begin(&line);
+	log_line_field(&line, "event", "error", 5, false, 64);
+	log_line_field(&line, "error", message, strlen(message), true, 2 * LOG_FIELD_MAX);
 	line_finish(&line);
 	line_send_now(&line);
 }
 
 void log_usage(const char *message)
 {
-	struct line line;
+	struct log_line line;
 
 	line.len = 0;
 	line_printf(&line, "%s", message);

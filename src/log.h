@@ -1,4 +1,4 @@
-/* log.h - request and event lines on stderr, text or JSON, one write() each. */
+/* log.h - lines on stderr, text or JSON, one write() each: built, escaped and batched here. */
 #ifndef ECHOSVC_LOG_H
 #define ECHOSVC_LOG_H
 
@@ -9,29 +9,34 @@
 
 #define LOG_LINE_MAX 4096 /* PIPE_BUF: a line this long is written atomically */
 
-/* One request, as the seed logs it. Strings are borrowed for the call and
- * may hold any bytes: whatever a client sent is escaped. */
-struct log_request {
-	const char *endpoint;
-	size_t endpoint_len;
-	bool ok;
-	const char *error;      /* NULL when ok */
-	size_t error_len;
-	unsigned long latency_ms;
-	unsigned code;          /* HTTP status */
-	/* The fields after the seed's, each NUL-terminated; NULL (or "" for
-	 * parent_id, 0 for attempts) leaves the field out. */
-	const char *request_id;
-	const char *trace_id;
-	const char *span_id;
-	const char *parent_id;
-	const char *method;     /* as the client sent it: escaped */
-	const char *peer;       /* the client's HOST:PORT */
-	size_t bytes;           /* body bytes sent */
-	const char *replica;    /* B: the A that answered */
-	unsigned attempts;      /* B: attempts made on A */
-	const char *fault;      /* "error", "delay" or "delay,error" */
+/* A field's longest escaped value (an error's may take twice this). */
+#define LOG_FIELD_MAX 1024
+
+/* A line under construction, on the caller's stack: fields are appended in
+ * order, escaped for the format, and cut at LOG_LINE_MAX, never overrun.
+ * What a line holds is its caller's business (access_log.c: a request). */
+struct log_line {
+	char text[LOG_LINE_MAX];
+	size_t len;
 };
+
+/* Starts a line with the time and the service. */
+void log_line_begin(struct log_line *line);
+
+/* Adds " key=value" (text) or ,"key":"value" (JSON), escaped: value may hold
+ * any bytes. Quoted in text when force_quote; at most max bytes of it. */
+void log_line_field(struct log_line *line, const char *key, const char *value, size_t len,
+		    bool force_quote, size_t max);
+
+/* The same for a NUL-terminated value, left out when it is NULL or "". */
+void log_line_optional(struct log_line *line, const char *key, const char *value, size_t max);
+
+/* Adds " key=N" (text) or ,"key":N (JSON). */
+void log_line_number(struct log_line *line, const char *key, unsigned long long value);
+
+/* Ends the line and writes it: into this thread's batch while batching
+ * (log_batch_begin()), else at once. Thread-safe. */
+void log_line_send(struct log_line *line);
 
 /* Sets the service name ("A", "B", "up") and the format for every later
  * line. Call once before any thread logs. */
@@ -47,9 +52,6 @@ void log_flush(void);
 
 /* Writes this thread's batched lines and stops batching. */
 void log_batch_end(void);
-
-/* Writes one request line. Thread-safe. */
-void log_request(const struct log_request *entry);
 
 /* Writes "event=EVENT [key=value]". key may be NULL. Thread-safe. */
 void log_event(const char *event, const char *key, const char *value);

@@ -62,7 +62,9 @@ static void reply_success(struct server_request *req, const struct upstream_resu
 
 static void reply_result(struct server_request *req, const struct upstream_result *result)
 {
-	server_note_upstream(req, result->replica, result->attempts);
+	server_note_text(req, "replica", result->replica);
+	if (result->attempts > 0)
+		server_note_number(req, "attempts", result->attempts);
 	if (result->status == 200)
 		reply_success(req, result);
 	else

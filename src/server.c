@@ -404,7 +404,7 @@ static void head_timed_out(void *arg, int fd, uint64_t waited_ms)
 	char message[96], peer[ADDRESS_TEXT_MAX], id[REQUEST_HEAD_NEW_ID_LEN + 1];
 	char answer[512];
 	struct trace trace;
-	struct log_request entry = {.endpoint = "-", .endpoint_len = 1, .code = 408,
+	struct access_log_entry entry = {.endpoint = "-", .endpoint_len = 1, .code = 408,
 				    .latency_ms = (unsigned long)waited_ms, .request_id = id,
 				    .trace_id = trace.trace_id, .span_id = trace.span_id,
 				    .method = "-", .peer = peer};
@@ -419,7 +419,7 @@ static void head_timed_out(void *arg, int fd, uint64_t waited_ms)
 	entry.error = message;
 	entry.error_len = strlen(message);
 	metrics_request_observe(0, METRICS_OTHER, 408, waited_ms * 1000000u);
-	log_request(&entry);
+	access_log_write(&entry);
 	if (srv->options->tls == NULL) {
 		len = snprintf(answer, sizeof(answer),
 			       "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"

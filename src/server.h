@@ -136,9 +136,12 @@ const char *server_header(const struct server_request *req, const char *name);
 const char *server_header_list(const struct server_request *req, const char *name, char *dst,
 			       size_t size, unsigned *count);
 
-/* For the access log of a request answered from a call to A: the replica
- * that answered last (borrowed for the process's life) and the attempts. */
-void server_note_upstream(struct server_request *req, const char *replica, unsigned attempts);
+/* Fields a role adds to the request's access line, after the server's own,
+ * in the order noted (B: the replica that answered, the attempts made). key
+ * is a literal; text is borrowed until the request completes, and a NULL or
+ * empty one is left out. */
+void server_note_text(struct server_request *req, const char *key, const char *text);
+void server_note_number(struct server_request *req, const char *key, unsigned long long number);
 
 /* Attaches role state that is freed with free_data(data) when the request
  * completes. The request owns it from here on. */

@@ -7,9 +7,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "access_log.h"
 #include "address.h"
-#include "fault.h"
 #include "client_watch.h"
+#include "fault.h"
 #include "list.h"
 #include "loop.h"
 #include "metrics.h"
@@ -109,8 +110,8 @@ struct server_request {
 	struct loop_timer fault_timer;        /* the injected delay */
 	struct list_link delayed_link;        /* on the server's delayed list */
 	struct list_link parked_link;         /* on the server's parked list while parked */
-	const char *replica;                  /* B: the A that answered, or NULL */
-	unsigned attempts;
+	struct access_log_note notes[ACCESS_LOG_NOTES_MAX]; /* the role's fields */
+	size_t note_count;
 	void *data;
 	void (*free_data)(void *);
 	struct trace trace;

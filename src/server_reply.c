@@ -8,7 +8,6 @@
 
 #include "buffer.h"
 #include "json.h"
-#include "log.h"
 #include "metrics.h"
 #include "query.h"
 #include "server_private.h"
@@ -50,7 +49,7 @@ static void request_account(struct server_request *req, unsigned status, size_t 
 	const struct server *srv = req->server;
 	uint64_t elapsed = loop_now_ns() - req->start_ns;
 	const char *endpoint = req->route != NULL ? req->route->path : req->path;
-	struct log_request entry = {
+	struct access_log_entry entry = {
 		.endpoint = endpoint,
 		.endpoint_len = strlen(endpoint),
 		.ok = status < 400,
@@ -65,14 +64,14 @@ static void request_account(struct server_request *req, unsigned status, size_t 
 		.method = req->method,
 		.peer = req->conn != NULL ? req->conn->peer : "-",
 		.bytes = req->method_kind == SERVER_HEAD ? 0 : body_len,
-		.replica = req->replica,
-		.attempts = req->attempts,
+		.notes = req->notes,
+		.note_count = req->note_count,
 		.fault = fault_field(req),
 	};
 
 	metrics_request_observe(req->route != NULL ? (size_t)(req->route - srv->routes) + 1 : 0,
 				metrics_method_of(req->method_kind), status, elapsed);
-	log_request(&entry);
+	access_log_write(&entry);
 }
 
 void server_account_refused(struct server_request *req, unsigned status, const char *reason)
@@ -267,10 +266,18 @@ const char *server_header_list(const struct server_request *req, const char *nam
 	return dst;
 }
 
-void server_note_upstream(struct server_request *req, const char *replica, unsigned attempts)
+/* A note past the last one a line holds is dropped: ACCESS_LOG_NOTES_MAX
+ * covers every role's. */
+void server_note_text(struct server_request *req, const char *key, const char *text)
 {
-	req->replica = replica;
-	req->attempts = attempts;
+	if (req->note_count < ACCESS_LOG_NOTES_MAX)
+		req->notes[req->note_count++] = (struct access_log_note){.key = key, .text = text};
+}
+
+void server_note_number(struct server_request *req, const char *key, unsigned long long number)
+{
+	if (req->note_count < ACCESS_LOG_NOTES_MAX)
+		req->notes[req->note_count++] = (struct access_log_note){.key = key, .number = number};
 }
 
 void server_set_data(struct server_request *req, void *data, void (*free_data)(void *))
