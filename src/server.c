@@ -181,11 +181,11 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 
 	if (req == NULL)
 		return;
-	if (!req->started)
+	if (req->state == REQUEST_HEAD)
 		head_refused(req);
 	if (loop_timer_armed(&req->fault_timer)) /* closed while delayed: only at the daemon's stop */
 		delayed_remove(srv, req);
-	if (req->parked) /* closed while parked */
+	if (request_state_parked(req)) /* closed while parked */
 		list_remove(&srv->parked, &req->parked_link);
 	if (server_tls_flush(req, code == MHD_REQUEST_TERMINATED_COMPLETED_OK, server_resume))
 		client_watch_busy(request_watch(req), false);
@@ -312,7 +312,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 
 	if (req == NULL)
 		return MHD_NO; /* uri_started() could not allocate: drop the connection */
-	if (!req->started) {
+	if (req->state == REQUEST_HEAD) {
 		char traceparent[TRACE_PARENT_LEN + 2];
 		bool values_cut = false;
 		unsigned refusal = 400;
@@ -324,7 +324,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 									    req->target_len, version,
 									    &refusal, &values_cut);
 
-		req->started = true;
+		request_state_open(req);
 		req->version = version;
 		client_watch_busy(request_watch(req), true); /* the head is in, in time */
 		url = request_head_origin_path(url);
@@ -360,10 +360,10 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 		*upload_data_size = 0; /* a GET with a body: the body is ignored */
 		return MHD_YES;
 	}
-	if (req->answered)
+	if (req->state == REQUEST_ANSWERED)
 		return MHD_YES;
 	req->final_calls++;
-	if (req->parked)
+	if (request_state_parked(req))
 		; /* called again in the turn it parked (see server_suspend()) */
 	else if (server_tls_gate(req))
 		server_suspend(req); /* until the answer before it is out */
@@ -371,11 +371,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 		server_reply_error(req, 404, "not found");
 	else if (fault_gate(req))
 		req->route->handle(req);
-	/* See server_suspend(): not on the first call with the request in. */
-	if (!req->answered && req->parked && !req->suspended && req->final_calls > 1) {
-		MHD_suspend_connection(req->connection);
-		req->suspended = true;
-	}
+	request_state_suspend(req, req->final_calls);
 	return MHD_YES;
 }
 

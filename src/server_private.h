@@ -82,6 +82,25 @@ enum server_method {
 	SERVER_OTHER,
 };
 
+/*
+ * Where a request is in its life. The transitions are the request_state_*
+ * functions and server_suspend()/server_resume() (server_reply.c), nowhere
+ * else:
+ *   HEAD      --request_state_open(): the handler gets the head-->  OPEN
+ *   OPEN      --server_suspend()-->                                  PARKED
+ *   PARKED    --request_state_suspend(): a later handler call-->     SUSPENDED
+ *   PARKED, SUSPENDED --server_resume()-->                           OPEN
+ *   any       --request_state_answer(): an answer is queued-->       ANSWERED
+ * (an answer to a parked request resumes it first).
+ */
+enum server_request_state {
+	REQUEST_HEAD,       /* the URI is in; the handler has not had the head */
+	REQUEST_OPEN,       /* the handler had the head; no answer yet */
+	REQUEST_PARKED,     /* waits for server_resume(), on the server's parked list */
+	REQUEST_SUSPENDED,  /* parked, and MHD_suspend_connection() in force */
+	REQUEST_ANSWERED,   /* its answer is queued */
+};
+
 /* Per-request state: MHD's req_cls, created in uri_started() and freed in
  * request_completed() only. */
 struct server_request {
@@ -94,14 +113,11 @@ struct server_request {
 	const char *version;                  /* MHD's, as the handler got it */
 	enum server_method method_kind;
 	uint64_t start_ns;
-	bool started;                         /* the handler saw the headers */
-	bool answered;
-	bool parked;                          /* the handler waits for server_resume() */
+	enum server_request_state state;
 	bool close;                           /* the answer says Connection: close */
 	bool cr_in_target;                    /* a bare CR in the request line */
 	bool space_in_target;                 /* whitespace inside the request line's target */
 	bool tls_held;                        /* its answer is one TLS record (server_tls.c) */
-	bool suspended;                       /* MHD_suspend_connection() is in force */
 	bool fault_decided;
 	bool fault_delay;                     /* this request was delayed */
 	bool fault_error;                     /* and/or answered with an injected error */
@@ -123,6 +139,14 @@ struct server_request {
 /* Logs and counts an answer libmicrohttpd gave itself (server.c's
  * head_refused()). */
 void server_account_refused(struct server_request *req, unsigned status, const char *reason);
+
+/* The transitions of enum server_request_state not in server.h. */
+void request_state_open(struct server_request *req);
+void request_state_answer(struct server_request *req);
+/* After a handler call: a request parked in a call after its first with
+ * the whole request in is suspended in MHD (MHD_QUIRK_SUSPEND_LATER). */
+void request_state_suspend(struct server_request *req, unsigned final_calls);
+bool request_state_parked(const struct server_request *req);
 
 /* Answers status with {"error":message} and an Allow header. */
 void server_reply_error_allow(struct server_request *req, unsigned status, const char *message,

@@ -79,7 +79,7 @@ void server_account_refused(struct server_request *req, unsigned status, const c
 	req->method = "-";
 	req->method_kind = SERVER_OTHER;
 	req->path = "-";
-	req->answered = true;
+	request_state_answer(req);
 	request_account(req, status, 0, reason, strlen(reason));
 }
 
@@ -90,7 +90,7 @@ static void reply_content(struct server_request *req, unsigned status, const cha
 	struct server *srv = req->server;
 	struct MHD_Response *response;
 
-	req->answered = true;
+	request_state_answer(req);
 	response = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (response == NULL)
 		return; /* out of memory: MHD closes the connection */
@@ -174,22 +174,47 @@ int server_msg(struct server_request *req, const char **msg, size_t *len)
  */
 void server_suspend(struct server_request *req)
 {
-	if (!req->parked)
-		list_push(&req->server->parked, &req->parked_link);
-	req->parked = true;
+	if (req->state != REQUEST_OPEN)
+		return; /* parked already, or answered */
+	list_push(&req->server->parked, &req->parked_link);
+	req->state = REQUEST_PARKED;
 }
 
 void server_resume(struct server_request *req)
 {
-	if (req->parked)
-		list_remove(&req->server->parked, &req->parked_link);
-	req->parked = false;
-	if (req->suspended) {
-		req->suspended = false;
+	if (!request_state_parked(req))
+		return;
+	list_remove(&req->server->parked, &req->parked_link);
+	if (req->state == REQUEST_SUSPENDED)
 		MHD_resume_connection(req->connection);
-	}
+	req->state = REQUEST_OPEN;
 	/* MHD takes it back in its next run: make that run this turn */
 	req->server->resumed = true;
+}
+
+void request_state_open(struct server_request *req)
+{
+	if (req->state == REQUEST_HEAD)
+		req->state = REQUEST_OPEN;
+}
+
+void request_state_answer(struct server_request *req)
+{
+	server_resume(req);
+	req->state = REQUEST_ANSWERED;
+}
+
+void request_state_suspend(struct server_request *req, unsigned final_calls)
+{
+	if (req->state == REQUEST_PARKED && final_calls > 1) {
+		MHD_suspend_connection(req->connection);
+		req->state = REQUEST_SUSPENDED;
+	}
+}
+
+bool request_state_parked(const struct server_request *req)
+{
+	return req->state == REQUEST_PARKED || req->state == REQUEST_SUSPENDED;
 }
 
 const char *server_request_id(const struct server_request *req)
