@@ -2,8 +2,8 @@
 #include "config.h"
 
 #include <ctype.h>
-#include <sched.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

@@ -1,10 +1,10 @@
 /* probe.c - one bounded GET whose exit status says whether the answer was 2xx. */
+#include "probe.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "probe.h"
 
 #define PROBE_TIMEOUT_MS_DEFAULT 2000L
 #define PROBE_TIMEOUT_MS_MAX 600000L

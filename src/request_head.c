@@ -66,8 +66,9 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const 
 		f->error = "Transfer-Encoding is not accepted: this service takes no body";
 	else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0 &&
 		 (++f->content_lengths > 1 || value == NULL || strcmp(value, "0") != 0))
-		f->error = f->content_lengths > 1 ? "more than one Content-Length"
-						  : "a Content-Length other than 0: this service takes no body";
+		f->error = f->content_lengths > 1
+				   ? "more than one Content-Length"
+				   : "a Content-Length other than 0: this service takes no body";
 	else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
 		f->error = ++f->hosts > 1 ? "more than one Host"
 			   : value == NULL || !host_valid(value, value_size) ? "an invalid Host"
