@@ -9,7 +9,10 @@ load give the same count). This runs, one at a time, under callgrind and with on
 event loop or worker each: echosvc A; echosvc B with a native echosvc A behind it;
 nginx as A's role (`return 200`, also with an access log like A's) and as B's role (the keep-alive proxy hop, whose
 process also serves the A it calls, so its count covers both hops), from
-tests/bench/nginx.conf.in with `master_process off`. Each runs twice, with one
+tests/bench/nginx.conf.in with `master_process off`; and the floor of B's client, the
+least a libcurl client spends per call (tests/bench/curl_floor.c: one reused easy
+handle, the URL set per call; also with B's two headers rebuilt per call), calling
+the same native A. Each runs twice, with one
 request and with --calls (ten keep-alive clients, Python's http.client): the
 difference over the extra requests is the cost of a request, start-up and exit
 cancelling out. It counts user space only (system calls are strace's and perf's
@@ -114,6 +117,15 @@ def run_nginx(port_key, path, calls, workdir, out):
     return callgrind_costs(out), done
 
 
+def run_floor(url, headers, calls, out):
+    """curl_floor under callgrind; returns (costs, calls answered 200)."""
+    floor = os.path.join(os.path.dirname(harness.BIN), "..", "tests", "curl_floor")
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, floor, url,
+           str(calls)] + (["--headers"] if headers else [])
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    return callgrind_costs(out), int(r.stdout.strip() or 0)
+
+
 def per_request(run, calls, workdir):
     """Instructions per request by object: (N requests - 1 request) / (N - 1)."""
     one, n_one = run(1, os.path.join(workdir, "one.out"))
@@ -152,6 +164,10 @@ def main():
                 "/call-echo?msg=hello", n, out),
             "nginx both hops": lambda n, out: run_nginx("B", "/call-echo?msg=hello", n,
                                                         workdir, out),
+            "libcurl floor": lambda n, out: run_floor(behind.base + "/echo?msg=hello", False,
+                                                      n, out),
+            "libcurl floor, B's headers": lambda n, out: run_floor(
+                behind.base + "/echo?msg=hello", True, n, out),
         }
         for name, run in runs.items():
             rows[name], extra = per_request(run, args.calls, workdir)
@@ -170,7 +186,8 @@ def main():
           "memset | %s |" % (args.calls, " | ".join(columns)))
     print("|---|---|---|%s" % ("---|" * len(columns)))
     for name in ("echosvc A", "nginx return 200", "nginx return 200 + access log", "echosvc B",
-                 "echosvc B + A", "nginx both hops"):
+                 "echosvc B + A", "nginx both hops", "libcurl floor",
+                 "libcurl floor, B's headers"):
         r = rows[name]
         print("| %s | **%s** | %s | %s |" % (
             name, "{:,.0f}".format(total(name)), "{:,.0f}".format(r.get("memset", 0)),
@@ -179,6 +196,15 @@ def main():
           "B + A %.2f" % (total("echosvc A") / total("nginx return 200"),
                           total("echosvc A") / total("nginx return 200 + access log"),
                           total("echosvc B + A") / total("nginx both hops")))
+
+    def client(name):
+        return rows[name].get("libcurl", 0) + rows[name].get("libc", 0)
+    print("B's client against the floor, libcurl + libc (B's libc includes its server's): "
+          "%.2f of the floor, %.2f of the floor with B's headers; libcurl alone %.2f and %.2f"
+          % (client("echosvc B") / client("libcurl floor"),
+             client("echosvc B") / client("libcurl floor, B's headers"),
+             rows["echosvc B"].get("libcurl", 0) / rows["libcurl floor"]["libcurl"],
+             rows["echosvc B"].get("libcurl", 0) / rows["libcurl floor, B's headers"]["libcurl"]))
 
 
 if __name__ == "__main__":
