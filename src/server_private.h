@@ -140,6 +140,16 @@ struct server_request {
  * head_refused()). */
 void server_account_refused(struct server_request *req, unsigned status, const char *reason);
 
+/* server_conn.c: the daemon's callbacks for connections. The accept policy:
+ * past --max-connections, or past --max-connections-per-ip from the
+ * client's address, a new connection is closed at once. */
+enum MHD_Result server_conn_allowed(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+/* MHD_OPTION_NOTIFY_CONNECTION: a connection's state made and freed, counted. */
+void server_conn_changed(void *cls, struct MHD_Connection *connection, void **socket_context,
+			 enum MHD_ConnectionNotificationCode code);
+/* client_watch_expired: the server's 408 for a head that did not come in time. */
+void server_conn_head_timed_out(void *arg, int fd, uint64_t waited_ms);
+
 /* The transitions of enum server_request_state not in server.h. */
 void request_state_open(struct server_request *req);
 void request_state_answer(struct server_request *req);
