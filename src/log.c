@@ -12,7 +12,6 @@
 
 #include "json.h"
 
-
 static const char *log_service = "echosvc";
 static enum config_log_format log_format = CONFIG_LOG_TEXT;
 

@@ -2,12 +2,15 @@
 #include "probe.h"
 
 #include <curl/curl.h>
-#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define PROBE_TIMEOUT_MS_DEFAULT 2000L
-#define PROBE_TIMEOUT_MS_MAX 600000L
+#include "config_value.h"
+
+#define PROBE_TIMEOUT_MS_DEFAULT 2000
+#define PROBE_TIMEOUT_MS_MAX 600000
+#define PROBE_LISTEN_DEFAULT "127.0.0.1:8080" /* --listen's default for A */
 /* An answer body is read and dropped; past this the probe stops reading
  * (a health answer is a few bytes, a stuck stream is not healthy). */
 #define PROBE_BODY_MAX (1024 * 1024)
@@ -15,7 +18,7 @@
 struct probe_options {
 	const char *url;
 	const char *ca_file;
-	long timeout_ms;
+	unsigned timeout_ms;
 	int own_port; /* no URL given: the /readyz of this container's own service */
 	char default_url[300];
 };
@@ -30,30 +33,27 @@ void probe_print_usage(FILE *out)
 }
 
 /* The /readyz of the service this environment configures: ECHOSVC_LISTEN
- * (default A's 127.0.0.1:8080) with a wildcard host made loopback, https
- * when ECHOSVC_TLS_CERT is set. So one health check line fits A and B in
- * an image whatever port each is given. Returns 0, or -1 when
- * ECHOSVC_LISTEN is not HOST:PORT. */
+ * (read as --listen reads it; unset: A's default) with a wildcard host made
+ * loopback, https when ECHOSVC_TLS_CERT is set. So one health check line
+ * fits A and B in an image whatever port each is given. Returns 0, or -1
+ * when ECHOSVC_LISTEN is not HOST:PORT. */
 static int default_url(char *url, size_t size)
 {
 	const char *listen = getenv("ECHOSVC_LISTEN");
 	const char *tls = getenv("ECHOSVC_TLS_CERT");
-	const char *scheme = tls != NULL && tls[0] != '\0' ? "https" : "http";
-	const char *colon;
-	int host_len, n;
+	struct config_address address;
+	char shown[CONFIG_HOST_MAX + 16];
+	int n;
 
-	if (listen == NULL || listen[0] == '\0')
-		listen = "127.0.0.1:8080";
-	colon = strrchr(listen, ':');
-	if (colon == NULL || colon[1] == '\0' || colon - listen > 200)
+	if (config_value_address(listen != NULL && listen[0] != '\0' ? listen : PROBE_LISTEN_DEFAULT,
+				 &address) != CONFIG_VALUE_OK)
 		return -1;
-	host_len = (int)(colon - listen);
-	if (host_len == 0 || (host_len == 7 && strncmp(listen, "0.0.0.0", 7) == 0))
-		n = snprintf(url, size, "%s://127.0.0.1%s/readyz", scheme, colon);
-	else if (host_len == 4 && strncmp(listen, "[::]", 4) == 0)
-		n = snprintf(url, size, "%s://[::1]%s/readyz", scheme, colon);
-	else
-		n = snprintf(url, size, "%s://%.*s%s/readyz", scheme, host_len, listen, colon);
+	if (strcmp(address.host, "0.0.0.0") == 0)
+		snprintf(address.host, sizeof(address.host), "127.0.0.1");
+	else if (strcmp(address.host, "::") == 0)
+		snprintf(address.host, sizeof(address.host), "::1");
+	n = snprintf(url, size, "%s://%s/readyz", tls != NULL && tls[0] != '\0' ? "https" : "http",
+		     config_format_address(&address, shown, sizeof(shown)));
 	return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
@@ -82,13 +82,9 @@ static int options_parse(struct probe_options *opt, int argc, char **argv)
 				opt->ca_file = argv[i];
 				continue;
 			}
-			char *end;
-			errno = 0;
-			long ms = strtol(argv[i], &end, 10);
-			if (errno != 0 || end == argv[i] || *end != '\0' || ms < 1 ||
-			    ms > PROBE_TIMEOUT_MS_MAX)
+			if (config_value_number(argv[i], 1, PROBE_TIMEOUT_MS_MAX, &opt->timeout_ms) !=
+			    CONFIG_VALUE_OK)
 				return usage("--timeout-ms takes 1 to 600000, not ", argv[i]);
-			opt->timeout_ms = ms;
 		} else if (arg[0] == '-') {
 			return usage("unknown option ", arg);
 		} else if (opt->url != NULL) {
@@ -149,8 +145,8 @@ int probe_run(int argc, char **argv)
 	curl_easy_setopt(curl, CURLOPT_PROXY, "");
 	curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, opt.timeout_ms);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, opt.timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)opt.timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)opt.timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "echosvc-probe");
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, body_drop);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);

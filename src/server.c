@@ -265,7 +265,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 		server_reply_error(req, 404, "not found");
 	else if (fault_gate(req))
 		req->route->handle(req);
-	request_state_suspend(req, req->final_calls);
+	request_state_suspend(req);
 	return MHD_YES;
 }
 
@@ -384,7 +384,7 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 	size_t memory = (size_t)cfg->max_msg_bytes * 3 + POOL_LINE_EXTRA + REQUEST_HEAD_BYTES_MAX +
 			REQUEST_HEAD_LINES_MAX * POOL_ENTRY + REQUEST_HEAD_BYTES_MAX +
 			REQUEST_HEAD_BYTES_MAX / POOL_COOKIE_BYTES * POOL_ENTRY + POOL_REPLY;
-	/* --max-connections is the process's, held by connection_allowed();
+	/* --max-connections is the process's, held by server_conn_allowed();
 	 * MHD's own limit only backs it up (when reached MHD stops accepting,
 	 * and connections would wait in the kernel's queue). */
 	unsigned limit = options->max_connections + 64;
@@ -415,7 +415,7 @@ struct server *server_new(struct loop *loop, const struct server_options *option
 		(struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	if (options->tls != NULL) {
 		/* the first files; each connection then gets the current ones
-		 * (tls_server_session() in connection_changed()) */
+		 * (tls_server_session() in server_conn_changed()) */
 		flags |= MHD_USE_TLS;
 		tls_options[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
 			(void *)tls_server_cert_pem(options->tls)};

@@ -58,7 +58,7 @@ struct server {
 typedef void server_tls_resume(struct server_request *req);
 
 /* Per-connection state: MHD's socket_context, made when the connection
- * starts and freed when it closes (connection_changed()). */
+ * starts and freed when it closes (server_conn_changed()). */
 struct server_conn {
 	struct client_watch *watch;           /* NULL when out of memory */
 	struct tls_hold *tls;                 /* its TLS credentials; NULL: plain HTTP */
@@ -155,7 +155,7 @@ void request_state_open(struct server_request *req);
 void request_state_answer(struct server_request *req);
 /* After a handler call: a request parked in a call after its first with
  * the whole request in is suspended in MHD (MHD_QUIRK_SUSPEND_LATER). */
-void request_state_suspend(struct server_request *req, unsigned final_calls);
+void request_state_suspend(struct server_request *req);
 bool request_state_parked(const struct server_request *req);
 
 /* Answers status with {"error":message} and an Allow header. */

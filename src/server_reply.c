@@ -204,9 +204,9 @@ void request_state_answer(struct server_request *req)
 	req->state = REQUEST_ANSWERED;
 }
 
-void request_state_suspend(struct server_request *req, unsigned final_calls)
+void request_state_suspend(struct server_request *req)
 {
-	if (req->state == REQUEST_PARKED && final_calls > 1) {
+	if (req->state == REQUEST_PARKED && req->final_calls > 1) {
 		MHD_suspend_connection(req->connection);
 		req->state = REQUEST_SUSPENDED;
 	}

@@ -209,7 +209,6 @@ static int attempt_start(struct upstream_lane *lane, struct upstream_call *call,
 	int replica = upstream_replicas_choose(&up->replicas, retry ? (int)call->replica : -1,
 					       loop_now_ms());
 	struct upstream_handle *handle;
-	char endpoint[CONFIG_URL_MAX + sizeof(UPSTREAM_PATH)];
 	CURL *easy;
 
 	if (replica < 0) {
@@ -225,10 +224,8 @@ static int attempt_start(struct upstream_lane *lane, struct upstream_call *call,
 	handle = handle_get(lane);
 	if (handle == NULL)
 		goto fail;
-	snprintf(endpoint, sizeof(endpoint), "%s%s",
-		 up->replicas.replica[replica].url->base, UPSTREAM_PATH);
 	/* the query follows "/echo?" in the call's path */
-	if (upstream_handle_aim(handle, (size_t)replica, endpoint,
+	if (upstream_handle_aim(handle, (size_t)replica, up->replicas.replica[replica].url->base,
 				call->path + sizeof(UPSTREAM_PATH), &call->headers) < 0) {
 		upstream_handle_free(handle);
 		handle = NULL;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "upstream_outcome.h"
+#include "upstream_policy.h"
 
 #define REPLICA_NONE ((size_t)-1)
 
@@ -89,20 +89,24 @@ CURL *upstream_handle_easy(const struct upstream_handle *h)
 	return h->easy;
 }
 
-/* Appends "name" "value" (value_len bytes) to *list; returns the new node or NULL. */
+/* Appends the line name + value (value_len bytes) to *list; returns its
+ * node, or NULL when out of memory. */
 static struct curl_slist *header_append(struct curl_slist **list, const char *name,
 					const char *value, size_t value_len)
 {
-	char line[sizeof(traceparent_name) + UPSTREAM_REQUEST_ID_MAX + UPSTREAM_TRACEPARENT_MAX];
+	char small[sizeof(traceparent_name) + UPSTREAM_REQUEST_ID_MAX + UPSTREAM_TRACEPARENT_MAX];
 	size_t name_len = strlen(name);
-	struct curl_slist *grown, *last;
+	char *line = name_len + value_len < sizeof(small) ? small : malloc(name_len + value_len + 1);
+	struct curl_slist *grown = NULL, *last;
 
-	if (name_len + value_len >= sizeof(line))
+	if (line == NULL)
 		return NULL;
 	memcpy(line, name, name_len);
 	memcpy(line + name_len, value, value_len);
 	line[name_len + value_len] = '\0';
-	grown = curl_slist_append(*list, line);
+	grown = curl_slist_append(*list, line); /* copies the line */
+	if (line != small)
+		free(line);
 	if (grown == NULL)
 		return NULL;
 	*list = grown;
@@ -111,66 +115,52 @@ static struct curl_slist *header_append(struct curl_slist **list, const char *na
 	return last;
 }
 
-/* Builds the header list anew for headers. Returns 0 or -1. */
+/* Builds the header list anew for headers, and hands it to curl. Returns 0
+ * or -1 (the handle's list unchanged). */
 static int headers_build(struct upstream_handle *h, const struct upstream_headers *headers)
 {
-	struct curl_slist *list = NULL;
-	int rc = -1;
+	struct curl_slist *list = NULL, *request_id, *traceparent = NULL;
 
-	h->request_id = header_append(&list, request_id_name, headers->request_id,
-				      headers->request_id_len);
-	if (h->request_id == NULL)
-		goto out;
-	h->traceparent = NULL;
+	request_id = header_append(&list, request_id_name, headers->request_id,
+				   headers->request_id_len);
+	if (request_id == NULL)
+		goto fail;
 	if (headers->traceparent_len > 0) {
-		h->traceparent = header_append(&list, traceparent_name, headers->traceparent,
-					       headers->traceparent_len);
-		if (h->traceparent == NULL)
-			goto out;
+		traceparent = header_append(&list, traceparent_name, headers->traceparent,
+					    headers->traceparent_len);
+		if (traceparent == NULL)
+			goto fail;
 	}
-	if (headers->tracestate != NULL) {
-		size_t len = strlen(headers->tracestate) + sizeof("tracestate: ");
-		char *line = malloc(len);
-		struct curl_slist *grown;
-
-		if (line == NULL)
-			goto out;
-		snprintf(line, len, "tracestate: %s", headers->tracestate);
-		grown = curl_slist_append(list, line);
-		free(line);
-		if (grown == NULL)
-			goto out;
-		list = grown;
-	}
+	if (headers->tracestate != NULL &&
+	    header_append(&list, "tracestate: ", headers->tracestate,
+			  strlen(headers->tracestate)) == NULL)
+		goto fail;
 	/* A reads no Accept header: curl's default one is left out */
-	{
-		struct curl_slist *grown = curl_slist_append(list, "Accept:");
-
-		if (grown == NULL)
-			goto out;
-		list = grown;
-	}
-	rc = 0;
-out:
+	if (header_append(&list, "Accept:", "", 0) == NULL)
+		goto fail;
 	/* curl keeps a pointer to the list: the old one goes only once replaced */
-	if (rc == 0) {
-		curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, list);
-		curl_slist_free_all(h->headers);
-		h->headers = list;
-		h->request_id_len = headers->request_id_len;
-		h->traceparent_len = headers->traceparent_len;
-		h->tracestate = headers->tracestate != NULL;
-	} else {
-		curl_slist_free_all(list);
-	}
-	return rc;
+	curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, list);
+	curl_slist_free_all(h->headers);
+	h->headers = list;
+	h->request_id = request_id;
+	h->traceparent = traceparent;
+	h->request_id_len = headers->request_id_len;
+	h->traceparent_len = headers->traceparent_len;
+	h->tracestate = headers->tracestate != NULL;
+	return 0;
+fail:
+	curl_slist_free_all(list);
+	return -1;
 }
 
-int upstream_handle_aim(struct upstream_handle *h, size_t replica, const char *endpoint,
+int upstream_handle_aim(struct upstream_handle *h, size_t replica, const char *base,
 			const char *query, const struct upstream_headers *headers)
 {
 	if (h->replica != replica) {
+		char endpoint[CONFIG_URL_MAX + sizeof(UPSTREAM_PATH)];
+
 		h->replica = REPLICA_NONE;
+		snprintf(endpoint, sizeof(endpoint), "%s%s", base, UPSTREAM_PATH);
 		if (curl_url_set(h->url, CURLUPART_URL, endpoint, 0) != CURLUE_OK)
 			return -1;
 		h->replica = replica;

@@ -37,12 +37,12 @@ void upstream_handle_free(struct upstream_handle *h);
 
 CURL *upstream_handle_easy(const struct upstream_handle *h);
 
-/* Aims h at one attempt: the URL endpoint (a replica's base and A's path,
- * parsed only when it is not the handle's last) with query (encoded, no
- * '?'), and the call's headers (rewritten in place when they are as long as
- * the last ones). Returns 0, or -1 when out of memory or the URL does not
- * parse; then the handle must be freed, not reused. */
-int upstream_handle_aim(struct upstream_handle *h, size_t replica, const char *endpoint,
+/* Aims h at one attempt: replica's base (its "http[s]://host[:port]") and
+ * A's path, made and parsed only when replica is not the handle's last, with
+ * query (encoded, no '?'), and the call's headers (rewritten in place when
+ * they are as long as the last ones). Returns 0, or -1 when out of memory
+ * or the URL does not parse; then the handle must be freed, not reused. */
+int upstream_handle_aim(struct upstream_handle *h, size_t replica, const char *base,
 			const char *query, const struct upstream_headers *headers);
 
 /* Copies a request's header values into *headers: 0, or -1 when out of

@@ -21,9 +21,9 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import capability  # noqa: E402
 from harness import free_port, main, request  # noqa: E402
+from podman_run import Podman  # noqa: E402
 
 IMAGE = "localhost/echosvc:latest"
-CONF = capability.PODMAN_CONF
 IMAGE_MAX_BYTES = 30 * 1000 * 1000  # "30 MB" as podman counts it
 PODMAN_MANIFEST = os.path.join(ROOT, "deploy", "kubernetes", "echosvc-podman.yaml")
 COMPOSE = os.path.join(ROOT, "deploy", "compose.yaml")
@@ -33,20 +33,6 @@ def why_not():
     if shutil.which("debootstrap") is None:
         return "debootstrap is not installed"
     return capability.podman()
-
-
-class Podman:
-    def __init__(self, workdir):
-        self.env = dict(os.environ, CONTAINERS_CONF=os.path.join(workdir, "containers.conf"))
-        with open(self.env["CONTAINERS_CONF"], "w") as f:
-            f.write(CONF)
-
-    def __call__(self, *args, timeout=120, check=True, **kw):
-        r = subprocess.run(["podman"] + list(args), capture_output=True, text=True,
-                           timeout=timeout, env=self.env, **kw)
-        if check and r.returncode != 0:
-            raise AssertionError("podman %s: %s%s" % (" ".join(args), r.stdout, r.stderr))
-        return r
 
 
 def wait_answer(port, path, timeout=60):
@@ -70,11 +56,8 @@ class Container(unittest.TestCase):
     def setUpClass(cls):
         cls.workdir = tempfile.mkdtemp(prefix="echosvc-podman-")
         cls.podman = Podman(cls.workdir)
-        r = subprocess.run([os.path.join(ROOT, "deploy", "container", "make-base-image"),
-                            "bookworm"], capture_output=True, text=True, timeout=900,
-                           env=cls.podman.env)
-        if r.returncode != 0:
-            raise AssertionError("make-base-image: %s%s" % (r.stdout, r.stderr))
+        cls.podman.run([os.path.join(ROOT, "deploy", "container", "make-base-image"),
+                        "bookworm"], timeout=900)
         started = time.monotonic()
         # --format docker: the OCI format drops HEALTHCHECK
         cls.podman("build", "--format", "docker", "--network", "host", "-f",

@@ -27,6 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import capability  # noqa: E402
 from harness import main, request  # noqa: E402
+from podman_run import Podman  # noqa: E402
 
 SUITE = sys.argv.pop(1) if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else "bookworm"
 MAKE_IMAGE = os.path.join(ROOT, "deploy", "container", "make-base-image")
@@ -66,29 +67,14 @@ class Package(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.workdir = tempfile.mkdtemp(prefix="echosvc-package-")
-        cls.env = dict(os.environ, CONTAINERS_CONF=os.path.join(cls.workdir, "containers.conf"))
-        with open(cls.env["CONTAINERS_CONF"], "w") as f:
-            f.write(capability.PODMAN_CONF)
+        cls.podman = Podman(cls.workdir)
         for flags in ([], ["-s"]):
-            cls.run_checked([MAKE_IMAGE] + flags + [SUITE], timeout=900)
+            cls.podman.run([MAKE_IMAGE] + flags + [SUITE], timeout=900)
         cls.deb, cls.lintian = cls.build_package()
 
     @classmethod
     def tearDownClass(cls):
         shutil.rmtree(cls.workdir, ignore_errors=True)
-
-    @classmethod
-    def run_checked(cls, args, timeout=120, **kw):
-        r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=cls.env,
-                           **kw)
-        if r.returncode != 0:
-            raise AssertionError("%s: exit %d\n%s%s" % (" ".join(args), r.returncode,
-                                                        r.stdout[-3000:], r.stderr[-3000:]))
-        return r
-
-    @classmethod
-    def podman(cls, *args, timeout=120):
-        return cls.run_checked(["podman"] + list(args), timeout=timeout)
 
     @classmethod
     def build_package(cls):
@@ -131,12 +117,7 @@ class Package(unittest.TestCase):
         self.assertEqual(self.lintian["rc"], "0")
 
     def exec(self, *args, check=True, timeout=120):
-        r = subprocess.run(["podman", "exec", self.name] + list(args), capture_output=True,
-                           text=True, timeout=timeout, env=self.env)
-        if check and r.returncode != 0:
-            raise AssertionError("%s: exit %d\n%s%s" % (" ".join(args), r.returncode, r.stdout,
-                                                        r.stderr))
-        return r
+        return self.podman("exec", self.name, *args, check=check, timeout=timeout)
 
     def show(self, unit, prop):
         return self.exec("systemctl", "show", "-p", prop, "--value", unit).stdout.strip()
@@ -163,8 +144,7 @@ class Package(unittest.TestCase):
         self.name = "echosvc-systemd-%s-%s" % (SUITE, secrets.token_hex(3))
         self.podman("run", "-d", "--systemd=always", "--name", self.name,
                     "localhost/echosvc-systemd:%s" % SUITE, "/sbin/init")
-        self.addCleanup(subprocess.run, ["podman", "rm", "-f", "-t", "0", self.name],
-                        capture_output=True, env=self.env, timeout=120)
+        self.addCleanup(self.podman, "rm", "-f", "-t", "0", self.name, check=False)
         self.wait_for("systemd never came up", lambda: self.exec(
             "systemctl", "is-system-running", check=False).stdout.strip() in
             ("running", "degraded"), 60)
@@ -184,7 +164,7 @@ class Package(unittest.TestCase):
 
         # TLS files from the documented script, keys readable by the group the units have
         pki = os.path.join(self.workdir, "pki-" + self.name)
-        self.run_checked([MAKE_CERTS, "-d", pki, "localhost"])
+        self.podman.run([MAKE_CERTS, "-d", pki, "localhost"])
         self.exec("mkdir", "-p", "/etc/echosvc")
         for f in ("ca.pem", "a.pem", "a.key"):
             self.copy_in(os.path.join(pki, f), "/etc/echosvc/" + f)
@@ -215,7 +195,7 @@ class Package(unittest.TestCase):
         # renewed certificates, the same paths, a reload: new handshakes get them
         old = self.served_certificate(address)
         self.assertEqual(old, der(os.path.join(pki, "a.pem")))
-        self.run_checked([MAKE_CERTS, "-d", pki, "localhost"])
+        self.podman.run([MAKE_CERTS, "-d", pki, "localhost"])
         new = der(os.path.join(pki, "a.pem"))
         self.assertNotEqual(new, old)
         for f in ("a.pem", "a.key"):

@@ -1,5 +1,6 @@
 """Connection slots: past --max-connections a connection is closed at once and /health
 answers as soon as a slot frees; running out of file descriptors is logged, then survived."""
+import json
 import os
 import re
 import resource
@@ -228,6 +229,12 @@ class Limits(TestCase):
                 self.assertRegex(reply, rb"\r\nX-Request-Id: [0-9a-f]{32}\r\n")
                 ids.add(re.search(rb"\r\nX-Request-Id: ([0-9a-f]{32})\r\n", reply).group(1).decode())
                 self.assertIn(b"\r\nConnection: close\r\n", reply)
+                # a whole answer: the body its Content-Length says, the JSON error of the contract
+                head, _, body = reply.partition(b"\r\n\r\n")
+                length = int(re.search(rb"\r\nContent-Length: (\d+)\r\n", head).group(1))
+                self.assertEqual(length, len(body))
+                self.assertEqual(json.loads(body), {"error": "request head not complete within "
+                                                    "%d ms (--header-timeout-ms)" % timeout_ms})
             waited = time.monotonic() - started
             self.assertGreaterEqual(waited, timeout_ms / 1000)
             # the limit holds to within one scan (a tenth of the timeout)

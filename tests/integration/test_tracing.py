@@ -67,6 +67,26 @@ class TraceContext(TestCase):
             self.assertEqual(line.group("trace_id") == TRACE_ID, kept, i)
             self.assertEqual(line.group("parent_id") is not None, kept, i)
             self.assertEqual(header(raw, "tracestate"), state if passed else None, i)
+            self.assertEqual(header(raw, "X-Request-Id"), line.group("request_id"), i)
+
+    def test_each_call_sends_its_own_request_id(self):
+        """B keeps a header list per pooled easy handle and writes the next call's
+        values over the last one's when they are as long: each call to A still
+        carries its own X-Request-Id and traceparent, whatever the order of
+        ids of one length and of another (one loop: one handle, reused)."""
+        fake = self.fake("ok")
+        b = self.start("serve-b", "--service-a", fake.base, "--threads", "1")
+        ids = ["id-aaaa", "id-bbbb", None, "id-cc", None, None, "id-dddd", "id-eeee"]
+        for i, given in enumerate(ids):
+            headers = {"X-Request-Id": given} if given is not None else {}
+            self.assertEqual(request(b.port, "/call-echo?msg=%d" % i, headers=headers)[0], 200)
+            line = LOG_LINE.match(b.wait_log(r"endpoint=/call-echo ", count=i + 1))
+            raw = fake.requests[i]
+            self.assertEqual(header(raw, "X-Request-Id"), given or line.group("request_id"), i)
+            self.assertEqual(header(raw, "traceparent"), "00-%s-%s-01" % (
+                line.group("trace_id"), line.group("span_id")), i)
+            self.assertIsNone(header(raw, "tracestate"), i)
+        self.assertEqual(len({header(r, "X-Request-Id") for r in fake.requests}), len(ids))
 
     def test_repeated_fields_and_whitespace(self):
         """W3C Trace Context level 1: two traceparent fields are no valid one (a
